@@ -1,0 +1,1 @@
+"""Platform adapters: the only place platform libraries are imported."""

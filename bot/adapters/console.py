@@ -1,0 +1,115 @@
+"""The terminal adapter: each typed line is a command or a chat message in one local channel."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import TextIO
+
+from bot.commandline import is_command, parse_command
+from bot.core import Core
+from bot.errors import UserError
+from bot.invocation import ChannelRef, Invocation, User
+from bot.memory.history import LoggedHistory
+from bot.reply import MessageBreak, Notice, Reply, TextDelta
+
+log = logging.getLogger(__name__)
+
+CHANNEL = ChannelRef("console", "local", "terminal")
+BOT_NAME = "Skald"
+
+
+class ConsoleAdapter:
+    """Reads lines from a stream, runs commands through the router, prints replies as they stream.
+
+    With a terminal it prompts and runs until end of input (Ctrl-D); with a pipe or file it
+    serves the lines in order and returns when they are done.
+    """
+
+    def __init__(self, core: Core, stdin: TextIO | None = None, stdout: TextIO | None = None,
+                 *, interactive: bool | None = None) -> None:
+        self.core = core
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.interactive = self.stdin.isatty() if interactive is None else interactive
+        settings = core.config.console
+        self.user = User(id=settings.user, name=settings.user, is_admin=settings.admin)
+        self.history = LoggedHistory(core.messages, CHANNEL.scope)
+
+    async def run(self) -> None:
+        """Serve lines until end of input."""
+        if self.interactive:
+            self._print("Skald is ready. Type /help for the commands, Ctrl-D to quit.\n")
+        while True:
+            line = await asyncio.to_thread(self._read_line)
+            if line is None:
+                return
+            await self.handle_line(line)
+
+    def _read_line(self) -> str | None:
+        if self.interactive:
+            try:
+                return input("> ")
+            except EOFError:
+                return None
+        line = self.stdin.readline()
+        return line if line else None
+
+    async def handle_line(self, line: str) -> None:
+        """Serve one line: run a command, or record a chat message."""
+        line = line.strip()
+        if not line:
+            return
+        if not is_command(line):
+            await self.core.messages.record(CHANNEL.scope, self.user.name, line)
+            return
+        if not self.interactive:
+            self._print(f"> {line}\n")
+        try:
+            parsed = parse_command(line, self.core.plugins.commands)
+        except UserError as exc:
+            self._notice(Notice(exc.message, kind="error"))
+            return
+        inv = Invocation(parsed.name, parsed.options, CHANNEL, self.user, self.history)
+        run = self.core.dispatch(inv)
+        try:
+            await self.print_reply(run.reply)
+        except asyncio.CancelledError:
+            run.cancel()
+            await run.wait()
+            raise
+        await run.wait()
+        # What the model wrote is part of the channel's conversation, as on a real platform;
+        # listings such as /help or /prefs show are not.
+        if run.reply.generated and run.reply.text.strip():
+            await self.core.messages.record(CHANNEL.scope, BOT_NAME, run.reply.text.strip())
+
+    async def print_reply(self, reply: Reply) -> None:
+        """Print each event as it arrives: text as it streams, notices on lines of their own."""
+        at_line_start = True
+        async for event in reply.events():
+            if isinstance(event, TextDelta):
+                self._print(event.text)
+                at_line_start = event.text.endswith("\n")
+            elif isinstance(event, MessageBreak):
+                if not at_line_start:
+                    self._print("\n")
+                    at_line_start = True
+            else:
+                if not at_line_start:
+                    self._print("\n")
+                self._notice(event)
+                at_line_start = True
+        if not at_line_start:
+            self._print("\n")
+
+    def _notice(self, notice: Notice) -> None:
+        mark = "⚠" if notice.kind == "error" else "·"
+        # One line, always: a notice is never a traceback or a wall of text.
+        text = " ".join(notice.text.split())
+        self._print(f"{mark} {text}\n")
+
+    def _print(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()

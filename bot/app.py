@@ -1,0 +1,118 @@
+"""Running the bot: engine, core and adapters together, with a clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from bot.config import Config
+from bot.core import Core
+from bot.errors import UserError
+from engine import Engine, EngineError
+from engine.factory import build_engine
+
+log = logging.getLogger(__name__)
+
+# Seconds between "still loading" lines while the model loads.
+LOADING_TICK_S = 10.0
+PLATFORM_VARIABLES = {"discord": ("DISCORD_TOKEN",), "slack": ("SLACK_BOT_TOKEN",)}
+
+
+def _status(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+async def watch_engine_start(engine: Engine, started: float) -> None:
+    """Load the engine, saying so and how long it has waited, until it is ready."""
+    load = asyncio.create_task(engine.start())
+    try:
+        while True:
+            done, _ = await asyncio.wait({load}, timeout=LOADING_TICK_S)
+            if done:
+                break
+            _status(f"… still loading the language model ({time.monotonic() - started:.0f} s)")
+        load.result()
+        _status(f"Language model ready after {time.monotonic() - started:.1f} s.")
+    except EngineError as exc:
+        _status(f"The language model could not start: {exc}")
+    except Exception as exc:  # the bot keeps serving commands that need no model
+        log.exception("engine start failed")
+        _status(f"The language model could not start: {type(exc).__name__}: {exc}")
+    finally:
+        load.cancel()
+
+
+def requested_platforms(env: dict[str, str]) -> list[str]:
+    """Platforms whose credentials are set in the environment."""
+    return [name for name, keys in PLATFORM_VARIABLES.items() if all(env.get(k) for k in keys)]
+
+
+async def run_bot(config: Config, stdin: TextIO | None = None,
+                  stdout: TextIO | None = None) -> int:
+    """Start everything the environment asks for; return the exit code."""
+    from bot.adapters.console import ConsoleAdapter
+
+    started = time.monotonic()
+    platforms = requested_platforms(dict(os.environ))
+    for platform in platforms:
+        # The Discord and Slack adapters are not part of this build yet; say so plainly.
+        _status(f"{platform} credentials are set, but this build has no {platform} adapter "
+                "yet; running the console.")
+    engine = build_engine(config.engine, progress=_status)
+    core = await Core.open(config, engine)
+    for failure in core.load_failures:
+        _status(f"plugin {failure.label} did not load: {failure.reason}")
+    _status("Loading the language model (the first run converts the bundled model; "
+            "this takes a minute)…")
+    loader = asyncio.create_task(watch_engine_start(engine, started))
+    pid_file = config.data_dir / "skaldbot.pid"
+    pid_file.write_text(str(os.getpid()))
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGTERM, main.cancel)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(
+            reload_requested(core, config.data_dir)))
+    try:
+        await ConsoleAdapter(core, stdin, stdout).run()
+        return 0
+    except asyncio.CancelledError:
+        _status("Shutting down.")
+        return 0
+    finally:
+        loader.cancel()
+        with contextlib.suppress(NotImplementedError):
+            loop.remove_signal_handler(signal.SIGTERM)
+            loop.remove_signal_handler(signal.SIGHUP)
+        await core.close()
+        await engine.close()
+        with contextlib.suppress(FileNotFoundError):
+            pid_file.unlink()
+
+
+def reload_request_path(data_dir: Path) -> Path:
+    """The file `skaldbot reload NAME` writes the plugin names into before signalling the bot."""
+    return data_dir / "reload-request"
+
+
+async def reload_requested(core: Core, data_dir: Path) -> None:
+    """Reload the plugins named in the request file (SIGHUP from `skaldbot reload`)."""
+    path = reload_request_path(data_dir)
+    try:
+        names = path.read_text().split()
+        path.unlink()
+    except FileNotFoundError:
+        names = sorted(n for n in core.plugins.loaded if n != "skald")
+    for name in names:
+        try:
+            _status(await core.reload_plugin(name))
+        except UserError as exc:
+            _status(exc.message)

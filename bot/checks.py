@@ -1,0 +1,91 @@
+"""The checks every command passes before its handler runs: permission, cooldown, capacity."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from bot.config import PermissionSettings, RouterSettings
+from bot.errors import UserError
+from bot.invocation import Invocation
+from bot.plugin import CommandSpec
+
+
+class Permissions:
+    """Decides who may run admin-only commands."""
+
+    def __init__(self, settings: PermissionSettings) -> None:
+        self._admins = set(settings.admins)
+        self._admin_commands = set(settings.admin_commands)
+
+    def requires_admin(self, spec: CommandSpec) -> bool:
+        """True for commands declared admin-only or made so in config.yaml."""
+        return spec.admin or spec.name in self._admin_commands
+
+    def check(self, spec: CommandSpec, inv: Invocation) -> None:
+        """Raise UserError when the user may not run the command."""
+        if not self.requires_admin(spec):
+            return
+        user = inv.user
+        if user.is_admin or f"{inv.channel.platform}:{user.id}" in self._admins:
+            return
+        raise UserError(f"Only server admins can use /{spec.name}.")
+
+
+class Cooldowns:
+    """Per-user, per-command pauses between uses."""
+
+    def __init__(self, settings: RouterSettings, clock: Callable[[], float] = time.monotonic):
+        self._default = settings.cooldown_s
+        self._per_command = settings.cooldowns
+        self._clock = clock
+        self._last: dict[tuple[str, str, str], float] = {}
+
+    def check(self, spec: CommandSpec, inv: Invocation) -> None:
+        """Raise UserError if the user used this command too recently; otherwise record the use."""
+        wait = self._per_command.get(spec.name, self._default)
+        if wait <= 0:
+            return
+        key = (inv.channel.platform, inv.user.id, spec.name)
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < wait:
+            left = math.ceil(wait - (now - last))
+            raise UserError(f"Slow down a little: you can use /{spec.name} again in {left} s.")
+        self._last[key] = now
+        if len(self._last) > 10_000:  # forget old entries so the table stays small
+            cutoff = now - max([self._default, *self._per_command.values()])
+            self._last = {k: t for k, t in self._last.items() if t >= cutoff}
+
+
+class ChannelSlots:
+    """At most N commands running at once in one channel."""
+
+    def __init__(self, settings: RouterSettings) -> None:
+        self._limit = settings.channel_concurrency
+        self._running: dict[str, int] = {}
+
+    @contextmanager
+    def hold(self, scope: str) -> Iterator[None]:
+        """Occupy one slot for the duration, or raise UserError when the channel is full."""
+        count = self._running.get(scope, 0)
+        if self._limit and count >= self._limit:
+            raise UserError(
+                f"I'm already working on {count} requests in this channel; "
+                "please try again when one finishes."
+            )
+        self._running[scope] = count + 1
+        try:
+            yield
+        finally:
+            left = self._running[scope] - 1
+            if left:
+                self._running[scope] = left
+            else:
+                del self._running[scope]
+
+    def running(self, scope: str) -> int:
+        """How many commands are running in the channel now."""
+        return self._running.get(scope, 0)

@@ -1,0 +1,131 @@
+"""The `skaldbot` command: run the bot, prepare the model, print commands, reload plugins."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from bot.config import Config, ConfigError, load_config
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="skaldbot", description="Skald: a chat-bot plugin framework for creative communities.")
+    parser.add_argument("--config", help="path of config.yaml (default: $SKALD_CONFIG or "
+                        "./config.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the bot: Discord/Slack when their tokens are set, "
+                   "else the console")
+    sub.add_parser("prepare-model", help="convert the bundled model once; prints its folder")
+    commands = sub.add_parser("commands", help="print every command with its options")
+    commands.add_argument("--json", action="store_true", help="as JSON (the adapters' source)")
+    reload = sub.add_parser("reload", help="reload plugins in the running bot")
+    reload.add_argument("plugins", nargs="*", help="plugin names (default: all)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `skaldbot` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"skaldbot: configuration problem: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=config.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # vLLM and friends are chatty at INFO; the bot's own lines are what people need to see.
+    for noisy in ("vllm", "transformers", "torch", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    if args.command == "run":
+        return _run(config)
+    if args.command == "prepare-model":
+        return _prepare_model(config)
+    if args.command == "commands":
+        return asyncio.run(_commands(config, as_json=args.json))
+    if args.command == "reload":
+        return _reload(config, args.plugins)
+    return 2
+
+
+def _run(config: Config) -> int:
+    from bot.app import run_bot
+
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return asyncio.run(run_bot(config))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _prepare_model(config: Config) -> int:
+    from engine.model_prep import ModelPreparationError, resolve_model_path
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    try:
+        path = resolve_model_path(config.engine, progress)
+    except ModelPreparationError as exc:
+        print(f"skaldbot: {exc}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+async def _commands(config: Config, *, as_json: bool) -> int:
+    from bot.loader import PluginManager
+    from bot.memory import Database
+    from bot.preferences import PrefCatalog
+
+    # Loading plugins runs their migrations: use a throwaway database, not the bot's.
+    db = await Database.open(":memory:")
+    try:
+        manager = PluginManager(db, PrefCatalog())
+        settings = config.plugins
+        failures = await manager.load_all(PluginManager.discover(
+            settings.builtin, settings.folders, settings.entry_points, settings.disabled))
+        for failure in failures:
+            print(f"plugin {failure.label} did not load: {failure.reason}", file=sys.stderr)
+        specs = sorted(manager.commands.values(), key=lambda c: c.name)
+        if as_json:
+            print(json.dumps({"commands": [s.to_json() for s in specs]}, indent=2,
+                             ensure_ascii=False))
+        else:
+            for spec in specs:
+                print(f"{spec.usage()}\n    {spec.description}")
+        await manager.close()
+    finally:
+        await db.close()
+    return 0
+
+
+def _reload(config: Config, names: list[str]) -> int:
+    from bot.app import reload_request_path
+
+    pid_file = config.data_dir / "skaldbot.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        print(f"skaldbot: no running bot found ({pid_file} is missing)", file=sys.stderr)
+        return 1
+    if names:
+        reload_request_path(config.data_dir).write_text("\n".join(names))
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        print(f"skaldbot: the bot with pid {pid} is not running", file=sys.stderr)
+        return 1
+    print(f"asked the bot (pid {pid}) to reload {' '.join(names) or 'every plugin'}; "
+          "it reports the result in its log")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""config.yaml, read into typed settings; environment variables override a few paths."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from engine.settings import EngineSettings
+
+
+class ConfigError(Exception):
+    """config.yaml cannot be used; the message names the key and what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSettings:
+    """Limits the router enforces on every command."""
+
+    # A handler still running after this long is cancelled and the user told.
+    handler_timeout_s: float = 300.0
+    # Seconds a user waits between two uses of the same command...
+    cooldown_s: float = 2.0
+    # ...unless a command has its own: {"story continue": 5}.
+    cooldowns: dict[str, float] = field(default_factory=dict)
+    # Commands running at once in one channel; more are refused with a short message.
+    channel_concurrency: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class PermissionSettings:
+    """Who may run admin-only commands beyond the platform's own admins."""
+
+    # "platform:user_id" entries, e.g. "discord:80351110224678912" or "console:you".
+    admins: tuple[str, ...] = ()
+    # Commands that are admin-only here in addition to those the plugins declare so.
+    admin_commands: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PluginSettings:
+    """Which plugins load."""
+
+    # Built-in plugins to load; "all" loads every one.
+    builtin: tuple[str, ...] = ("all",)
+    # Folders of custom plugins: every .py file in them is loaded.
+    folders: tuple[Path, ...] = ()
+    # Load installed packages exposing the `skaldbot.plugins` entry point group.
+    entry_points: bool = True
+    # Plugin names never to load.
+    disabled: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSettings:
+    """The terminal adapter's identity."""
+
+    user: str = "you"
+    # The person at the terminal owns the bot: admin-only commands are allowed.
+    admin: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Every setting of one Skald process."""
+
+    data_dir: Path = Path("data")
+    # Reply language of channels that have not chosen one: en or zh.
+    language: Literal["en", "zh"] = "en"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    router: RouterSettings = field(default_factory=RouterSettings)
+    permissions: PermissionSettings = field(default_factory=PermissionSettings)
+    plugins: PluginSettings = field(default_factory=PluginSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file of channel memory."""
+        return self.data_dir / "skald.sqlite3"
+
+
+def load_config(path: Path | str | None = None, env: dict[str, str] | None = None) -> Config:
+    """Read config.yaml (SKALD_CONFIG, or ./config.yaml; defaults if absent) plus overrides."""
+    env = dict(os.environ if env is None else env)
+    explicit = path is not None or "SKALD_CONFIG" in env
+    config_path = Path(path if path is not None else env.get("SKALD_CONFIG", "config.yaml"))
+    data: Any = {}
+    if config_path.is_file():
+        try:
+            data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{config_path} is not valid YAML: {exc}") from None
+    elif explicit:
+        raise ConfigError(f"config file {config_path} does not exist")
+    base = config_path.resolve().parent
+    config: Config = _build(Config, data, "", base)
+    # Environment overrides, resolved against the working directory like any CLI path.
+    if env.get("SKALD_DATA_DIR"):
+        config = dataclasses.replace(config, data_dir=Path(env["SKALD_DATA_DIR"]).resolve())
+    if env.get("SKALD_CACHE_DIR"):
+        config = dataclasses.replace(config, engine=dataclasses.replace(
+            config.engine, cache_dir=Path(env["SKALD_CACHE_DIR"]).resolve()))
+    return config
+
+
+def _build(cls: type[Any], data: Any, where: str, base: Path) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'the config'} must be a mapping of keys to values")
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        dotted = f"{where}.{key}" if where else str(key)
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"unknown setting {dotted!r}{hint}")
+        values[key] = _convert(hints[key], raw, dotted, base)
+    return cls(**values)
+
+
+def _convert(tp: Any, raw: Any, where: str, base: Path) -> Any:
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _build(tp, raw, where, base)
+    if origin in (Union, types.UnionType):
+        if raw is None and type(None) in get_args(tp):
+            return None
+        inner = [a for a in get_args(tp) if a is not type(None)]
+        return _convert(inner[0], raw, where, base)
+    if origin is Literal:
+        allowed = get_args(tp)
+        if raw not in allowed:
+            raise ConfigError(f"{where} must be one of {', '.join(map(str, allowed))}; got {raw!r}")
+        return raw
+    if origin is tuple:
+        items = [raw] if isinstance(raw, str) else raw
+        if not isinstance(items, list):
+            raise ConfigError(f"{where} must be a list")
+        return tuple(_convert(get_args(tp)[0], item, where, base) for item in items)
+    if origin is dict:
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where} must be a mapping")
+        key_tp, value_tp = get_args(tp)
+        return {str(k): _convert(value_tp, v, f"{where}.{k}", base) for k, v in raw.items()}
+    if tp is Path:
+        if not isinstance(raw, str):
+            raise ConfigError(f"{where} must be a path")
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() else base / path
+    if tp is bool:
+        if not isinstance(raw, bool):
+            raise ConfigError(f"{where} must be true or false; got {raw!r}")
+        return raw
+    if tp in (int, float):
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise ConfigError(f"{where} must be a number; got {raw!r}")
+        if tp is int and not float(raw).is_integer():
+            raise ConfigError(f"{where} must be a whole number; got {raw!r}")
+        if raw < 0:
+            raise ConfigError(f"{where} cannot be negative")
+        return tp(raw)
+    if tp is str:
+        if not isinstance(raw, str | int | float):
+            raise ConfigError(f"{where} must be text")
+        return str(raw)
+    raise ConfigError(f"{where}: unsupported setting type {tp!r}")

@@ -1,0 +1,74 @@
+"""The core of one Skald process: config, database, engine, plugins and router together."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.config import Config
+from bot.invocation import Invocation
+from bot.loader import LoadFailure, PluginManager, PluginSource
+from bot.memory import Database, MessageLog, PrefStore
+from bot.preferences import Pref, PrefCatalog, Preferences
+from bot.router import Router, Run
+from engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+def core_prefs(config: Config) -> list[Pref]:
+    """Preference keys the core itself reads."""
+    return [
+        Pref("language", str, config.language,
+             "Reply language of this channel: en (English) or zh (中文)", choices=("en", "zh")),
+    ]
+
+
+class Core:
+    """Everything a command needs, shared by all adapters of one process."""
+
+    def __init__(self, config: Config, db: Database, engine: Engine) -> None:
+        self.config = config
+        self.db = db
+        self.engine = engine
+        self.catalog = PrefCatalog(core_prefs(config))
+        self.prefs = PrefStore(db)
+        self.messages = MessageLog(db)
+        self.plugins = PluginManager(db, self.catalog)
+        self.router = Router(self)
+
+    @classmethod
+    async def open(cls, config: Config, engine: Engine) -> Core:
+        """Open the database and load the configured plugins (failures are reported, not fatal)."""
+        db = await Database.open(config.database_path)
+        core = cls(config, db, engine)
+        await core.plugins.load_all(core.plugin_sources())
+        return core
+
+    @property
+    def load_failures(self) -> list[LoadFailure]:
+        """Plugins that did not load at start-up or at the last reload."""
+        return self.plugins.failures
+
+    def plugin_sources(self) -> list[PluginSource]:
+        """Every plugin source the configuration names."""
+        settings = self.config.plugins
+        return PluginManager.discover(settings.builtin, settings.folders, settings.entry_points,
+                                      settings.disabled)
+
+    async def reload_plugin(self, name: str) -> str:
+        """Reload one plugin (or load one that failed); raises UserError on failure."""
+        return await self.plugins.reload_named(name, self.plugin_sources())
+
+    async def preferences(self, scope: str) -> Preferences:
+        """A channel's preferences: its stored values over the declared defaults."""
+        return Preferences(self.catalog, await self.prefs.all(scope))
+
+    def dispatch(self, inv: Invocation) -> Run:
+        """Serve one invocation; see Router.dispatch."""
+        return self.router.dispatch(inv)
+
+    async def close(self) -> None:
+        """Stop handlers, tear down plugins, close the database (the engine is the caller's)."""
+        await self.router.shutdown()
+        await self.plugins.close()
+        await self.db.close()

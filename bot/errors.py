@@ -1,0 +1,23 @@
+"""Exceptions whose message is meant for the user who typed the command."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A short, friendly message for the user; never logged as an incident."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class OptionError(UserError):
+    """An option value that does not fit its declaration."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"`{option}`: {message}")
+        self.option = option
+
+
+class DeclarationError(Exception):
+    """A plugin declares something the framework cannot accept (raised at load time)."""

@@ -1,0 +1,72 @@
+"""The neutral shape of one command, as every adapter hands it to the router."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRef:
+    """Where a command was typed: a channel of a workspace (server, team) of a platform."""
+
+    platform: str
+    workspace: str
+    channel: str
+
+    @property
+    def scope(self) -> str:
+        """The key every table uses for this channel's rows."""
+        # "/" cannot appear in any platform's ids we know of, but escape it to stay unambiguous.
+        parts = (self.platform, self.workspace, self.channel)
+        return "/".join(p.replace("%", "%25").replace("/", "%2F") for p in parts)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """The person who invoked a command."""
+
+    id: str
+    name: str
+    # Set by the adapter from the platform's own permissions (Manage Channels, workspace admin).
+    is_admin: bool = False
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryMessage:
+    """One message of a channel's recent history."""
+
+    author: str
+    text: str
+    created_at: datetime | None = None
+
+
+class ChannelHistory(Protocol):
+    """Reads a channel's recent messages, oldest first."""
+
+    async def recent(self, limit: int) -> list[HistoryMessage]:
+        """Up to `limit` most recent messages, oldest first."""
+        ...
+
+
+def new_invocation_id() -> str:
+    """A short random id for one invocation (also used as the incident id on failure)."""
+    return secrets.token_hex(4)
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One command typed by one user in one channel, before validation."""
+
+    # The full command path, words separated by one space: "story start", "help".
+    command: str
+    # Raw option values as the platform gave them: strings from text, or typed values.
+    options: Mapping[str, object]
+    channel: ChannelRef
+    user: User
+    history: ChannelHistory | None = None
+    id: str = field(default_factory=new_invocation_id)

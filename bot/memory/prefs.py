@@ -1,0 +1,39 @@
+"""Per-channel preference rows: one row per (channel, key), values stored as JSON."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from bot.memory.database import Database
+
+
+class PrefStore:
+    """Reads and writes the raw stored preference values of channels."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def all(self, scope: str) -> dict[str, Any]:
+        """Every stored value of one channel (keys not set are absent)."""
+        rows = await self._db.fetchall("SELECT key, value FROM prefs WHERE scope = ?", (scope,))
+        return {str(r["key"]): json.loads(r["value"]) for r in rows}
+
+    async def set(self, scope: str, key: str, value: Any) -> None:
+        """Store one value (already validated by the caller)."""
+        async with self._db.write() as conn:
+            await conn.execute(
+                "INSERT INTO prefs (scope, key, value, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                (scope, key, json.dumps(value, ensure_ascii=False), time.time()),
+            )
+
+    async def reset(self, scope: str, key: str) -> bool:
+        """Remove one stored value so the default applies again; True if there was one."""
+        async with self._db.write() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM prefs WHERE scope = ? AND key = ?", (scope, key)
+            )
+            return cursor.rowcount > 0

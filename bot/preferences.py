@@ -1,0 +1,126 @@
+"""Preference declarations, and a channel's validated view of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.errors import DeclarationError, OptionError, UserError
+from bot.options import Choice, OptionSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Pref:
+    """One preference key a plugin reads: its type, default, allowed values and meaning."""
+
+    key: str
+    type: type[str] | type[int] | type[float] | type[bool]
+    default: Any
+    description: str
+    choices: tuple[str, ...] | tuple[int, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    max_length: int = 200
+
+    def __post_init__(self) -> None:
+        if not self.key or not all(part.isidentifier() for part in self.key.split(".")):
+            raise DeclarationError(f"preference key {self.key!r} must be dotted identifiers")
+        self.parse(self.default)  # a default that its own rules refuse is a declaration bug
+
+    def _spec(self) -> OptionSpec:
+        kind = {str: "str", int: "int", float: "float", bool: "bool"}[self.type]
+        return OptionSpec(
+            name=self.key, kind=kind, description=self.description,  # type: ignore[arg-type]
+            required=True, min_value=self.min, max_value=self.max,
+            max_length=self.max_length if self.type is str else None,
+            choices=tuple(Choice(str(c), c) for c in self.choices),
+        )
+
+    def parse(self, raw: object) -> Any:
+        """Validate a value given as text or typed; raises OptionError naming the key."""
+        return self._spec().convert(raw)
+
+    def allowed(self) -> str:
+        """A short phrase saying what values this key takes."""
+        return self._spec().allowed()
+
+    def to_json(self) -> dict[str, Any]:
+        """The declaration as plain data."""
+        data: dict[str, Any] = {
+            "key": self.key, "type": self.type.__name__, "default": self.default,
+            "description": self.description,
+        }
+        if self.choices:
+            data["choices"] = list(self.choices)
+        if self.min is not None:
+            data["min"] = self.min
+        if self.max is not None:
+            data["max"] = self.max
+        return data
+
+
+class PrefCatalog:
+    """Every declared preference key of the loaded plugins (and the core)."""
+
+    def __init__(self, prefs: Iterable[Pref] = ()) -> None:
+        self._prefs: dict[str, Pref] = {}
+        for pref in prefs:
+            self.add(pref)
+
+    def add(self, pref: Pref) -> None:
+        """Declare one key; a key may be declared once."""
+        if pref.key in self._prefs and self._prefs[pref.key] != pref:
+            raise DeclarationError(f"preference {pref.key!r} is already declared differently")
+        self._prefs[pref.key] = pref
+
+    def remove(self, key: str) -> None:
+        """Forget a key (its plugin was unloaded); stored values stay in the database."""
+        self._prefs.pop(key, None)
+
+    def get(self, key: str) -> Pref:
+        """The declaration of a key, or a UserError with a suggestion."""
+        try:
+            return self._prefs[key]
+        except KeyError:
+            import difflib
+
+            close = difflib.get_close_matches(key, self._prefs, n=1)
+            hint = f" Did you mean `{close[0]}`?" if close else " See `/prefs show`."
+            raise UserError(f"There is no preference `{key}`.{hint}") from None
+
+    def __iter__(self) -> Any:
+        return iter(sorted(self._prefs.values(), key=lambda p: p.key))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._prefs
+
+
+class Preferences:
+    """A channel's preferences: stored values where set, declared defaults elsewhere."""
+
+    def __init__(self, catalog: PrefCatalog, stored: Mapping[str, Any]) -> None:
+        self._catalog = catalog
+        self._stored = dict(stored)
+
+    def get(self, key: str) -> Any:
+        """The value of a declared key for this channel."""
+        pref = self._catalog.get(key)
+        if key in self._stored:
+            try:
+                return pref.parse(self._stored[key])
+            except OptionError:
+                pass  # the declaration changed since it was stored: fall back to the default
+        return pref.default
+
+    def str(self, key: str) -> str:
+        """A text preference."""
+        return str(self.get(key))
+
+    def is_set(self, key: str) -> bool:
+        """True when the channel stored its own value for the key."""
+        return key in self._stored
+
+    def items(self) -> list[tuple[Pref, Any, bool]]:
+        """(declaration, value, set here?) for every declared key."""
+        return [(p, self.get(p.key), p.key in self._stored) for p in self._catalog]

@@ -1,0 +1,97 @@
+"""Prompt templates: YAML data files with one section per language, rendered with Jinja2."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from engine import ChatMessage
+
+LANGUAGES = ("en", "zh")
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+
+
+class PromptError(Exception):
+    """A prompt file is missing, malformed, or lacks a template or a language."""
+
+
+class PromptFile:
+    """The templates of one plugin: `{language: {name: template}}`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise PromptError(f"cannot read prompts {path}: {exc}") from exc
+        if not isinstance(data, dict) or not all(lang in data for lang in LANGUAGES):
+            raise PromptError(f"{path} needs a section for each language: {', '.join(LANGUAGES)}")
+        # Undefined variables are bugs in the template: fail loudly, never render "".
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False,
+                                 autoescape=False)
+        self._templates: dict[str, dict[str, jinja2.Template]] = {}
+        names: set[str] | None = None
+        for lang in LANGUAGES:
+            section = data[lang]
+            if not isinstance(section, dict):
+                raise PromptError(f"{path}: section {lang!r} must map names to templates")
+            try:
+                self._templates[lang] = {
+                    str(k): env.from_string(str(v)) for k, v in section.items()
+                }
+            except jinja2.TemplateSyntaxError as exc:
+                raise PromptError(f"{path} [{lang}]: {exc}") from exc
+            if names is not None and set(section) != names:
+                raise PromptError(f"{path}: languages must define the same templates")
+            names = set(section)
+
+    def render(self, language: str, name: str, **values: Any) -> str:
+        """One template filled in, in the given language (English if unknown)."""
+        templates = self._templates.get(language, self._templates["en"])
+        if name not in templates:
+            raise PromptError(f"{self.path} has no template {name!r}")
+        return templates[name].render(**values).strip()
+
+    def names(self) -> set[str]:
+        """The template names this file defines."""
+        return set(self._templates["en"])
+
+
+class PromptRenderer:
+    """One plugin's prompts in one channel's language, as handlers see them."""
+
+    def __init__(self, file: PromptFile | None, language: str) -> None:
+        self._file = file
+        self.language = language
+
+    def render(self, name: str, **values: Any) -> str:
+        """Render one template."""
+        if self._file is None:
+            raise PromptError("this plugin has no prompt file")
+        return self._file.render(self.language, name, **values)
+
+    def chat(self, name: str, *, system: str = "system", **values: Any) -> list[ChatMessage]:
+        """A system message (kept byte-stable for prefix caching) and the named user message."""
+        return [
+            ChatMessage("system", self.render(system, **values)),
+            ChatMessage("user", self.render(name, **values)),
+        ]
+
+
+def load_prompt_file(plugin: str, search: Mapping[str, Path] | None = None,
+                     explicit: Path | None = None) -> PromptFile | None:
+    """Find and parse the prompt file of a plugin, or None when it has none."""
+    candidates = [explicit] if explicit else []
+    candidates.append(PROMPTS_DIR / f"{plugin}.yaml")
+    for folder in (search or {}).values():
+        candidates.append(folder / f"{plugin}.yaml")
+    for path in candidates:
+        if path is not None and path.is_file():
+            return PromptFile(path)
+    if explicit is not None:
+        raise PromptError(f"prompt file {explicit} does not exist")
+    return None

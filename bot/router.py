@@ -1,0 +1,145 @@
+"""From an invocation to a running handler: find, validate, check, run, report."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.checks import ChannelSlots, Cooldowns, Permissions
+from bot.context import Context
+from bot.errors import UserError
+from bot.invocation import Invocation
+from bot.memory.store import PluginStore
+from bot.options import build_options
+from bot.plugin import CommandSpec
+from bot.prompts import PromptRenderer
+from bot.reply import Reply
+from engine import EngineError, EngineUnavailable
+
+if TYPE_CHECKING:
+    from bot.core import Core
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Run:
+    """One dispatched invocation: its reply stream and the task producing it."""
+
+    invocation: Invocation
+    reply: Reply
+    task: asyncio.Task[None]
+
+    def cancel(self) -> None:
+        """Stop the handler (the engine request is aborted with it)."""
+        self.task.cancel()
+
+    async def wait(self) -> None:
+        """Wait until the handler has finished, however it finished."""
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+class Router:
+    """Routes invocations to plugin handlers, each in its own task."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        settings = core.config.router
+        self.permissions = Permissions(core.config.permissions)
+        self.cooldowns = Cooldowns(settings)
+        self.slots = ChannelSlots(settings)
+        self._timeout = settings.handler_timeout_s
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def dispatch(self, inv: Invocation) -> Run:
+        """Start serving an invocation now; the adapter reads the reply as it comes."""
+        reply = Reply()
+        task = asyncio.create_task(self._serve(inv, reply), name=f"skald-{inv.id}-{inv.command}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return Run(inv, reply, task)
+
+    async def shutdown(self) -> None:
+        """Cancel every running handler and wait for them to finish."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def resolve(self, name: str) -> CommandSpec:
+        """The command with this name, or a UserError suggesting the closest one."""
+        commands = self._core.plugins.commands
+        words = name.strip().lstrip("/").split()
+        key = " ".join(words)
+        if key in commands:
+            return commands[key]
+        subs = sorted(c.words[1] for c in commands.values()
+                      if len(c.words) == 2 and words and c.words[0] == words[0])
+        if subs and len(words) == 1:
+            raise UserError(f"/{words[0]} needs a subcommand: {', '.join(subs)}.")
+        if subs:
+            close = difflib.get_close_matches(words[1], subs, n=1)
+            hint = f" Did you mean /{words[0]} {close[0]}?" if close else ""
+            raise UserError(f"/{words[0]} has no subcommand {words[1]!r}.{hint}")
+        names = {c.words[0] for c in commands.values()}
+        close = difflib.get_close_matches(words[0] if words else "", names, n=1)
+        hint = f" Did you mean /{close[0]}?" if close else " Type /help to see the commands."
+        raise UserError(f"Unknown command /{key}.{hint}")
+
+    async def _serve(self, inv: Invocation, reply: Reply) -> None:
+        try:
+            # 1) Find and validate: cheap, before touching the database or the engine.
+            spec = self.resolve(inv.command)
+            options = build_options(spec.options_type, spec.options, dict(inv.options))
+            # 2) Checks, in the order that tells the user the most useful thing first.
+            self.permissions.check(spec, inv)
+            with self.slots.hold(inv.channel.scope):
+                self.cooldowns.check(spec, inv)
+                # 3) The handler, with everything it needs, under a deadline.
+                ctx = await self._context(spec, inv, options, reply)
+                plugin = self._core.plugins.instance(spec.plugin)
+                async with asyncio.timeout(self._timeout):
+                    await spec.handler(plugin, ctx)
+        except UserError as exc:
+            await reply.notice(exc.message, kind="error")
+        except TimeoutError:
+            log.warning("invocation %s /%s timed out after %ss", inv.id, inv.command,
+                        self._timeout)
+            await reply.notice(f"That took too long (over {self._timeout:g} s) and was stopped.",
+                               kind="error")
+        except asyncio.CancelledError:
+            await reply.notice("Stopped.", kind="info")
+            raise
+        except EngineUnavailable as exc:
+            log.error("invocation %s: engine unavailable: %s", inv.id, exc)
+            await reply.notice("The language model is not available right now. Please try again "
+                               f"later. (incident {inv.id})", kind="error")
+        except EngineError as exc:
+            log.error("invocation %s: engine error: %s", inv.id, exc, exc_info=True)
+            await reply.notice(f"The language model failed on this request. (incident {inv.id})",
+                               kind="error")
+        except Exception:
+            log.exception("incident %s: /%s by %s in %s failed", inv.id, inv.command,
+                          inv.user.id, inv.channel.scope)
+            await reply.notice(f"Something went wrong on our side. (incident {inv.id})",
+                               kind="error")
+        finally:
+            reply.close()
+
+    async def _context(self, spec: CommandSpec, inv: Invocation, options: object,
+                       reply: Reply) -> Context[object]:
+        core = self._core
+        prefs = await core.preferences(inv.channel.scope)
+        language = prefs.str("language")
+        return Context(
+            options=options,
+            invocation=inv,
+            prefs=prefs,
+            prompts=PromptRenderer(core.plugins.prompts_for(spec.plugin), language),
+            engine=core.engine,
+            reply=reply,
+            store=PluginStore(core.db, spec.plugin, inv.channel.scope),
+            core=core,
+        )

@@ -1,0 +1,85 @@
+"""/prefs: show, set and reset the channel's preferences, or forget everything stored for it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated
+
+from bot import AutocompleteRequest, Context, NoOptions, Param, Plugin, command
+
+
+@dataclass(frozen=True)
+class SetOptions:
+    """Options of /prefs set."""
+
+    key: Annotated[str, Param("The preference to change, e.g. story.genre", max_length=64)]
+    value: Annotated[str, Param("Its new value", max_length=200)]
+
+
+@dataclass(frozen=True)
+class ResetOptions:
+    """Options of /prefs reset."""
+
+    key: Annotated[str, Param("The preference to set back to its default", max_length=64)]
+
+
+@dataclass(frozen=True)
+class ForgetOptions:
+    """Options of /prefs forget."""
+
+    confirm: Annotated[bool, Param("Yes, delete everything stored for this channel")] = False
+
+
+def _show(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+
+
+class Prefs(Plugin):
+    """Per-channel preferences."""
+
+    name = "prefs"
+    description = "This channel's preferences"
+
+    @command("prefs show", "List this channel's preferences")
+    async def show(self, ctx: Context[NoOptions]) -> None:
+        """Every declared key with its value here; keys set in this channel are marked."""
+        lines = []
+        for pref, value, is_set in ctx.prefs.items():
+            origin = "" if is_set else "  (default)"
+            lines.append(f"{pref.key} = {_show(value)}{origin}  — {pref.description}")
+        await ctx.reply.write("\n".join(lines))
+
+    @command("prefs set", "Change one of this channel's preferences", admin=True)
+    async def set(self, ctx: Context[SetOptions]) -> None:
+        """Validate the value against the key's declaration, then store it."""
+        pref = ctx.core.catalog.get(ctx.options.key)
+        value = pref.parse(ctx.options.value)
+        await ctx.core.prefs.set(ctx.channel.scope, pref.key, value)
+        await ctx.reply.write(f"{pref.key} = {_show(value)}")
+
+    @command("prefs reset", "Set one preference back to its default", admin=True)
+    async def reset(self, ctx: Context[ResetOptions]) -> None:
+        """Remove the channel's own value of a key."""
+        pref = ctx.core.catalog.get(ctx.options.key)
+        await ctx.core.prefs.reset(ctx.channel.scope, pref.key)
+        await ctx.reply.write(f"{pref.key} = {_show(pref.default)}  (default)")
+
+    @command("prefs forget", "Delete everything stored for this channel", admin=True)
+    async def forget(self, ctx: Context[ForgetOptions]) -> None:
+        """Delete preferences, history and every plugin's state for this channel."""
+        if not ctx.options.confirm:
+            await ctx.reply.write("This deletes this channel's preferences, stories, quizzes, "
+                                  "scores and message history. Run /prefs forget confirm:true "
+                                  "to go ahead.")
+            return
+        counts = await ctx.core.db.forget(ctx.channel.scope)
+        total = sum(counts.values())
+        await ctx.reply.write(f"Forgot this channel: {total} stored rows deleted.")
+
+
+async def suggest_keys(request: AutocompleteRequest, keys: Sequence[str]) -> list[str]:
+    """Preference keys containing what the user typed (for adapters with autocomplete)."""
+    typed = request.current.casefold()
+    return [k for k in keys if typed in k.casefold()][:25]

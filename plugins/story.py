@@ -1,0 +1,186 @@
+"""/story: a running story that anyone in the channel can continue; it survives restarts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args
+
+from bot import ChatMessage, Context, GenerationParams, NoOptions, Param, Plugin, Pref, command
+from bot.errors import UserError
+
+Genre = Literal["fantasy", "mystery", "sci-fi", "horror", "romance", "adventure", "fairy-tale",
+                "comedy"]
+Length = Literal["short", "medium", "long"]
+GENRES: tuple[str, ...] = get_args(Genre)
+LENGTHS: tuple[str, ...] = get_args(Length)
+# Words asked of the model, and the token budget that leaves room for them.
+WORDS = {"short": 80, "medium": 150, "long": 250}
+TOKENS = {"short": 160, "medium": 280, "long": 440}
+
+
+@dataclass(frozen=True)
+class StartOptions:
+    """Options of /story start."""
+
+    premise: Annotated[str, Param("What the story is about", max_length=500)]
+    genre: Annotated[Genre | None, Param("The genre (default: the channel's story.genre)")] = None
+    length: Annotated[Length | None, Param("How long each part is")] = None
+
+
+@dataclass(frozen=True)
+class ContinueOptions:
+    """Options of /story continue."""
+
+    direction: Annotated[str | None, Param("Where the story goes next", max_length=300)] = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoryState:
+    """The channel's story as stored."""
+
+    premise: str
+    genre: str
+    length: str
+    recap: str
+    parts: list[str]
+    ended: bool
+
+
+class Story(Plugin):
+    """A channel's shared story."""
+
+    name = "story"
+    description = "A story the whole channel writes together"
+    prefs = (
+        Pref("story.genre", str, "fantasy", "Genre of new stories", choices=GENRES),
+        Pref("story.length", str, "medium", "Length of each story part", choices=LENGTHS),
+    )
+    migrations = (
+        """
+        CREATE TABLE story_stories (
+            scope TEXT PRIMARY KEY,
+            premise TEXT NOT NULL,
+            genre TEXT NOT NULL,
+            length TEXT NOT NULL,
+            recap TEXT NOT NULL DEFAULT '',
+            started_by TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            ended_at REAL
+        );
+        CREATE TABLE story_parts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            scope TEXT NOT NULL,
+            author TEXT NOT NULL,
+            direction TEXT,
+            text TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX story_parts_scope ON story_parts (scope, id);
+        """,
+    )
+
+    @command("story start", "Begin a new story in this channel")
+    async def start(self, ctx: Context[StartOptions]) -> None:
+        """Write the opening and make it the channel's story (ending any earlier one)."""
+        opts = ctx.options
+        genre = opts.genre or ctx.prefs.str("story.genre")
+        length = opts.length or ctx.prefs.str("story.length")
+        old = await load_story(ctx)
+        if old is not None and not old.ended:
+            await ctx.reply.notice(f"The previous story ({_short(old.premise)}) has ended; "
+                                   "here begins a new one.")
+        messages = ctx.prompts.chat("start", genre=genre, premise=opts.premise,
+                                    words=WORDS[length])
+        text = await ctx.generate(messages, GenerationParams(max_tokens=TOKENS[length]))
+        now = time.time()
+        async with ctx.store.write() as db:
+            await db.execute("DELETE FROM story_parts WHERE scope = ?", (ctx.store.scope,))
+            await db.execute(
+                "INSERT OR REPLACE INTO story_stories"
+                " (scope, premise, genre, length, recap, started_by, started_at, ended_at)"
+                " VALUES (?, ?, ?, ?, '', ?, ?, NULL)",
+                (ctx.store.scope, opts.premise, genre, length, ctx.user.name, now),
+            )
+            await db.execute(
+                "INSERT INTO story_parts (scope, author, direction, text, created_at)"
+                " VALUES (?, ?, NULL, ?, ?)", (ctx.store.scope, ctx.user.name, text, now))
+
+    @command("story continue", "Write the next part of this channel's story")
+    async def continue_(self, ctx: Context[ContinueOptions]) -> None:
+        """Continue the running story, optionally in a direction."""
+        story = await require_story(ctx, running=True)
+        direction = ctx.options.direction
+        messages = await fit_story(ctx, story, "continue", direction=direction or "")
+        text = await ctx.generate(messages, GenerationParams(max_tokens=TOKENS[story.length]))
+        await add_part(ctx, text, direction)
+
+    @command("story recap", "Retell this channel's story so far")
+    async def recap(self, ctx: Context[NoOptions]) -> None:
+        """Summarize the story so far and keep the summary for later prompts."""
+        story = await require_story(ctx, running=False)
+        messages = await fit_story(ctx, story, "recap")
+        text = await ctx.generate(messages, GenerationParams(max_tokens=200, temperature=0.5))
+        await ctx.store.execute("UPDATE story_stories SET recap = ? WHERE scope = ?",
+                                (text, ctx.store.scope))
+
+    @command("story end", "Write the ending of this channel's story")
+    async def end(self, ctx: Context[NoOptions]) -> None:
+        """Write an ending and close the story (it can still be recapped)."""
+        story = await require_story(ctx, running=True)
+        messages = await fit_story(ctx, story, "end")
+        text = await ctx.generate(messages, GenerationParams(max_tokens=TOKENS[story.length]))
+        await add_part(ctx, text, None)
+        await ctx.store.execute("UPDATE story_stories SET ended_at = ? WHERE scope = ?",
+                                (time.time(), ctx.store.scope))
+        await ctx.reply.notice("The End. Start another with /story start.")
+
+
+async def load_story(ctx: Context[Any]) -> StoryState | None:
+    """The channel's story, or None."""
+    row = await ctx.store.fetchone(
+        "SELECT premise, genre, length, recap, ended_at FROM story_stories WHERE scope = ?",
+        (ctx.store.scope,))
+    if row is None:
+        return None
+    parts = await ctx.store.fetchall(
+        "SELECT text FROM story_parts WHERE scope = ? ORDER BY id", (ctx.store.scope,))
+    return StoryState(row["premise"], row["genre"], row["length"], row["recap"],
+                      [p["text"] for p in parts], row["ended_at"] is not None)
+
+
+async def require_story(ctx: Context[Any], *, running: bool) -> StoryState:
+    """The channel's story, or a UserError telling how to start one."""
+    story = await load_story(ctx)
+    if story is None or (running and story.ended):
+        raise UserError("There is no story running in this channel. "
+                        'Start one with /story start premise:"..."')
+    return story
+
+
+async def fit_story(ctx: Context[Any], story: StoryState, template: str,
+                    **extra: str) -> list[ChatMessage]:
+    """The prompt with as much of the story as fits: oldest parts go first, the recap stays."""
+    reply_tokens = TOKENS[story.length]
+    for skip in range(len(story.parts) + 1):
+        shown = story.parts[skip:]
+        text = ("…\n\n" if skip else "") + "\n\n".join(shown)
+        messages = ctx.prompts.chat(template, genre=story.genre, premise=story.premise,
+                                    recap=story.recap, story=text, words=WORDS[story.length],
+                                    **extra)
+        if await ctx.fits(messages, reply_tokens):
+            return messages
+    # Even the premise and recap alone do not fit: let the engine say how long it is.
+    return messages
+
+
+async def add_part(ctx: Context[Any], text: str, direction: str | None) -> None:
+    """Append one part to the channel's story."""
+    await ctx.store.execute(
+        "INSERT INTO story_parts (scope, author, direction, text, created_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (ctx.store.scope, ctx.user.name, direction, text, time.time()))
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return f'"{text}"' if len(text) <= limit else f'"{text[: limit - 1]}…"'

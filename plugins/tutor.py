@@ -1,0 +1,237 @@
+"""/tutor: explanations at a level, quizzes with graded answers and a score, writing feedback."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from bot import Context, GenerationParams, NoOptions, Param, Plugin, Pref, Range, command
+from bot.errors import OptionError, UserError
+
+Level = Literal["beginner", "intermediate", "advanced"]
+Focus = Literal["general", "grammar", "clarity", "style", "structure", "dialogue", "pacing"]
+LETTERS = ("A", "B", "C", "D")
+
+
+def quiz_schema(questions: int) -> dict[str, Any]:
+    """The JSON schema a quiz of exactly `questions` questions must follow."""
+    return {
+        "type": "object",
+        "properties": {
+            "questions": {
+                "type": "array", "minItems": questions, "maxItems": questions,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "question": {"type": "string", "minLength": 5, "maxLength": 200},
+                        "choices": {"type": "array", "minItems": 4, "maxItems": 4,
+                                    "items": {"type": "string", "minLength": 1,
+                                              "maxLength": 100}},
+                        "answer": {"type": "string", "enum": list(LETTERS)},
+                    },
+                    "required": ["question", "choices", "answer"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "required": ["questions"],
+        "additionalProperties": False,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One multiple-choice question."""
+
+    question: str
+    choices: tuple[str, str, str, str]
+    answer: str
+
+
+def parse_quiz(text: str, questions: int) -> list[Question]:
+    """The questions of a generated quiz; ValueError when it does not follow the schema."""
+    data = json.loads(text)
+    items = data["questions"]
+    if len(items) != questions:
+        raise ValueError(f"expected {questions} questions, got {len(items)}")
+    parsed = []
+    for item in items:
+        choices = tuple(str(c).strip() for c in item["choices"])
+        if len(choices) != 4 or item["answer"] not in LETTERS:
+            raise ValueError("a question needs four choices and an answer A-D")
+        parsed.append(Question(str(item["question"]).strip(), choices, item["answer"]))  # type: ignore[arg-type]
+    return parsed
+
+
+def format_quiz(topic: str, questions: list[Question]) -> str:
+    """The quiz as people read it."""
+    lines = [f"Quiz: {topic}"]
+    for number, q in enumerate(questions, start=1):
+        lines.append(f"{number}. {q.question}")
+        lines.extend(f"   {letter}) {choice}" for letter, choice in zip(LETTERS, q.choices,
+                                                                          strict=True))
+    lines.append("Answer with /tutor answer answers:\"" + " ".join(
+        LETTERS[i % 4] for i in range(len(questions))) + "\" (one letter per question).")
+    return "\n".join(lines)
+
+
+def parse_answers(text: str, questions: int) -> list[str]:
+    """Letters from "A C B", "1a 2c 3b" or "acb"; raises OptionError naming the problem."""
+    cleaned = re.sub(r"\d+\s*[.):]?", " ", text.upper())
+    letters = [ch for ch in cleaned if ch.isalpha()]
+    if any(ch not in LETTERS for ch in letters) or len(letters) != questions:
+        raise OptionError("answers", f"give {questions} letters from A to D, one per question "
+                          "in order, e.g. \"" + " ".join(["A"] * questions) + "\".")
+    return letters
+
+
+@dataclass(frozen=True)
+class ExplainOptions:
+    """Options of /tutor explain."""
+
+    topic: Annotated[str, Param("What to explain", max_length=200)]
+    level: Annotated[Level | None, Param("The learner's level (default: tutor.level)")] = None
+
+
+@dataclass(frozen=True)
+class QuizOptions:
+    """Options of /tutor quiz."""
+
+    topic: Annotated[str, Param("What the quiz is about", max_length=200)]
+    questions: Annotated[Range[int, 1, 10], Param("How many questions")] = 5
+    level: Annotated[Level | None, Param("The learner's level (default: tutor.level)")] = None
+
+
+@dataclass(frozen=True)
+class AnswerOptions:
+    """Options of /tutor answer."""
+
+    answers: Annotated[str, Param("Your answers in order, e.g. A C B", max_length=100)]
+
+
+@dataclass(frozen=True)
+class FeedbackOptions:
+    """Options of /tutor feedback."""
+
+    text: Annotated[str, Param("The writing to give feedback on", max_length=1500)]
+    focus: Annotated[Focus, Param("What to look at most")] = "general"
+
+
+class Tutor(Plugin):
+    """A writing and literature tutor."""
+
+    name = "tutor"
+    description = "Explanations, quizzes and feedback on writing"
+    prefs = (
+        Pref("tutor.level", str, "beginner", "Default learner level",
+             choices=("beginner", "intermediate", "advanced")),
+    )
+    migrations = (
+        """
+        CREATE TABLE tutor_quizzes (
+            scope TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            quiz TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (scope, user_id)
+        );
+        CREATE TABLE tutor_scores (
+            scope TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            correct INTEGER NOT NULL DEFAULT 0,
+            answered INTEGER NOT NULL DEFAULT 0,
+            quizzes INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (scope, user_id)
+        );
+        """,
+    )
+
+    @command("tutor explain", "Explain a topic at your level")
+    async def explain(self, ctx: Context[ExplainOptions]) -> None:
+        """Explain a topic."""
+        level = ctx.options.level or ctx.prefs.str("tutor.level")
+        messages = ctx.prompts.chat("explain", topic=ctx.options.topic, level=level)
+        await ctx.generate(messages, GenerationParams(max_tokens=320, temperature=0.5))
+
+    @command("tutor quiz", "Get a multiple-choice quiz on a topic")
+    async def quiz(self, ctx: Context[QuizOptions]) -> None:
+        """Generate a quiz with structured output, keep it for /tutor answer, show it."""
+        opts = ctx.options
+        level = opts.level or ctx.prefs.str("tutor.level")
+        messages = ctx.prompts.chat("quiz", topic=opts.topic, questions=opts.questions,
+                                    level=level)
+        params = GenerationParams(max_tokens=90 * opts.questions + 40, temperature=0.7,
+                                  json_schema=quiz_schema(opts.questions))
+        await ctx.reply.notice(f"Writing {opts.questions} questions on {opts.topic}…")
+        questions: list[Question] | None = None
+        for _attempt in range(2):
+            try:
+                questions = parse_quiz(await ctx.generate(messages, params, stream=False),
+                                       opts.questions)
+                break
+            except (ValueError, KeyError, TypeError):
+                continue  # cut off by max_tokens, most likely: one more try
+        if questions is None:
+            raise UserError("I could not write a quiz on that topic this time. Please try again.")
+        quiz = [{"question": q.question, "choices": list(q.choices), "answer": q.answer}
+                for q in questions]
+        async with ctx.store.write() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO tutor_quizzes (scope, user_id, topic, quiz, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (ctx.store.scope, ctx.user.id, opts.topic, json.dumps(quiz), time.time()))
+        await ctx.reply.write(format_quiz(opts.topic, questions))
+
+    @command("tutor answer", "Answer your open quiz")
+    async def answer(self, ctx: Context[AnswerOptions]) -> None:
+        """Grade the answers against the quiz, add them to the user's score."""
+        row = await ctx.store.fetchone(
+            "SELECT topic, quiz FROM tutor_quizzes WHERE scope = ? AND user_id = ?",
+            (ctx.store.scope, ctx.user.id))
+        if row is None:
+            raise UserError("You have no open quiz here. Start one with /tutor quiz topic:...")
+        quiz = json.loads(row["quiz"])
+        letters = parse_answers(ctx.options.answers, len(quiz))
+        correct = sum(given == q["answer"] for given, q in zip(letters, quiz, strict=True))
+        async with ctx.store.write() as db:
+            await db.execute("DELETE FROM tutor_quizzes WHERE scope = ? AND user_id = ?",
+                             (ctx.store.scope, ctx.user.id))
+            await db.execute(
+                "INSERT INTO tutor_scores (scope, user_id, correct, answered, quizzes)"
+                " VALUES (?, ?, ?, ?, 1) ON CONFLICT (scope, user_id) DO UPDATE SET"
+                " correct = correct + excluded.correct, answered = answered + excluded.answered,"
+                " quizzes = quizzes + 1",
+                (ctx.store.scope, ctx.user.id, correct, len(quiz)))
+            cursor = await db.execute(
+                "SELECT correct, answered FROM tutor_scores WHERE scope = ? AND user_id = ?",
+                (ctx.store.scope, ctx.user.id))
+            total = await cursor.fetchone()
+        lines = [f"{correct} of {len(quiz)} correct on {row['topic']}."]
+        for number, (given, q) in enumerate(zip(letters, quiz, strict=True), start=1):
+            mark = "✓" if given == q["answer"] else f"✗ (answer: {q['answer']})"
+            lines.append(f"{number}. {given} {mark}")
+        assert total is not None
+        lines.append(f"Your score in this channel: {total[0]} of {total[1]}.")
+        await ctx.reply.write("\n".join(lines))
+
+    @command("tutor score", "Show your quiz score in this channel")
+    async def score(self, ctx: Context[NoOptions]) -> None:
+        """The user's running score."""
+        row = await ctx.store.fetchone(
+            "SELECT correct, answered, quizzes FROM tutor_scores WHERE scope = ? AND user_id = ?",
+            (ctx.store.scope, ctx.user.id))
+        if row is None:
+            await ctx.reply.write("No quiz answered here yet. Try /tutor quiz topic:haiku")
+            return
+        await ctx.reply.write(f"{row['correct']} of {row['answered']} correct "
+                              f"over {row['quizzes']} quizzes.")
+
+    @command("tutor feedback", "Get feedback on a piece of writing")
+    async def feedback(self, ctx: Context[FeedbackOptions]) -> None:
+        """Feedback with a focus."""
+        messages = ctx.prompts.chat("feedback", text=ctx.options.text, focus=ctx.options.focus)
+        await ctx.generate(messages, GenerationParams(max_tokens=320, temperature=0.6))

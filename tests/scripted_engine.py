@@ -1,0 +1,79 @@
+"""A scripted engine for unit tests: replies come from a script, streamed word by word."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine import ChatMessage, GenerationParams, PromptTooLong
+
+Script = Callable[[Sequence[ChatMessage], GenerationParams], str]
+
+
+def default_script(messages: Sequence[ChatMessage], params: GenerationParams) -> str:
+    """A plausible reply: a quiz that fits the schema, or a sentence naming the request."""
+    if params.json_schema is not None:
+        items = params.json_schema["properties"]["questions"]["minItems"]
+        return json.dumps({"questions": [
+            {"question": f"Question number {i + 1}?", "choices": ["one", "two", "three", "four"],
+             "answer": "ABCD"[i % 4]} for i in range(items)]})
+    last = messages[-1].content.splitlines()[0][:60]
+    return f"Scripted reply to: {last}"
+
+
+@dataclass
+class ScriptedEngine:
+    """The Engine protocol without a model; records every request it gets."""
+
+    script: Script = default_script
+    max_context_tokens: int = 2048
+    delay_s: float = 0.0
+    requests: list[tuple[list[ChatMessage], GenerationParams]] = field(default_factory=list)
+    aborted: int = 0
+    started: bool = False
+
+    async def start(self) -> None:
+        """Nothing to load."""
+        self.started = True
+
+    def is_ready(self) -> bool:
+        """Ready once started."""
+        return self.started
+
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """About four characters a token, plus a few per message for the template."""
+        return sum(len(m.content) // 4 + 4 for m in messages)
+
+    async def stream(self, messages: Sequence[ChatMessage],
+                     params: GenerationParams) -> AsyncIterator[str]:
+        """The scripted reply, a word at a time."""
+        prompt = self.count_tokens(messages)
+        if prompt + min(params.max_tokens, 64) > self.max_context_tokens:
+            raise PromptTooLong(prompt, self.max_context_tokens)
+        self.requests.append((list(messages), params))
+        words = self.script(messages, params).split(" ")
+        finished = False
+        try:
+            for i, word in enumerate(words):
+                if self.delay_s:
+                    await asyncio.sleep(self.delay_s)
+                yield word if i == 0 else " " + word
+            finished = True
+        finally:
+            if not finished:
+                self.aborted += 1
+
+    async def close(self) -> None:
+        """Nothing to free."""
+
+    def last_prompt(self) -> str:
+        """The user message of the latest request."""
+        return self.requests[-1][0][-1].content
+
+    @staticmethod
+    def replying(text: str) -> Any:
+        """A script that always answers `text`."""
+        return lambda messages, params: text
