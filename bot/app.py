@@ -54,8 +54,7 @@ def requested_platforms(env: dict[str, str]) -> list[str]:
     return [name for name, keys in PLATFORM_VARIABLES.items() if all(env.get(k) for k in keys)]
 
 
-async def run_bot(config: Config, stdin: TextIO | None = None,
-                  stdout: TextIO | None = None) -> int:
+async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     """Start everything the environment asks for; return the exit code."""
     from bot.adapters.console import ConsoleAdapter
 
@@ -63,14 +62,18 @@ async def run_bot(config: Config, stdin: TextIO | None = None,
     platforms = requested_platforms(dict(os.environ))
     for platform in platforms:
         # The Discord and Slack adapters are not part of this build yet; say so plainly.
-        _status(f"{platform} credentials are set, but this build has no {platform} adapter "
-                "yet; running the console.")
+        _status(
+            f"{platform} credentials are set, but this build has no {platform} adapter "
+            "yet; running the console."
+        )
     engine = build_engine(config.engine, progress=_status)
     core = await Core.open(config, engine)
     for failure in core.load_failures:
         _status(f"plugin {failure.label} did not load: {failure.reason}")
-    _status("Loading the language model (the first run converts the bundled model; "
-            "this takes a minute)…")
+    _status(
+        "Loading the language model (the first run converts the bundled model; "
+        "this takes a minute)…"
+    )
     loader = asyncio.create_task(watch_engine_start(engine, started))
     pid_file = config.data_dir / "skaldbot.pid"
     pid_file.write_text(str(os.getpid()))
@@ -79,8 +82,9 @@ async def run_bot(config: Config, stdin: TextIO | None = None,
     assert main is not None
     with contextlib.suppress(NotImplementedError):
         loop.add_signal_handler(signal.SIGTERM, main.cancel)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(
-            reload_requested(core, config.data_dir)))
+        loop.add_signal_handler(
+            signal.SIGHUP, lambda: asyncio.ensure_future(reload_requested(core, config.data_dir))
+        )
     try:
         await ConsoleAdapter(core, stdin, stdout).run()
         return 0

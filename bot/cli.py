@@ -16,12 +16,15 @@ from bot.config import Config, ConfigError, load_config
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="skaldbot", description="Skald: a chat-bot plugin framework for creative communities.")
-    parser.add_argument("--config", help="path of config.yaml (default: $SKALD_CONFIG or "
-                        "./config.yaml)")
+        prog="skaldbot", description="Skald: a chat-bot plugin framework for creative communities."
+    )
+    parser.add_argument(
+        "--config", help="path of config.yaml (default: $SKALD_CONFIG or ./config.yaml)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the bot: Discord/Slack when their tokens are set, "
-                   "else the console")
+    sub.add_parser(
+        "run", help="run the bot: Discord/Slack when their tokens are set, else the console"
+    )
     sub.add_parser("prepare-model", help="convert the bundled model once; prints its folder")
     commands = sub.add_parser("commands", help="print every command with its options")
     commands.add_argument("--json", action="store_true", help="as JSON (the adapters' source)")
@@ -38,8 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"skaldbot: configuration problem: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=config.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=config.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     # vLLM and friends are chatty at INFO; the bot's own lines are what people need to see.
     for noisy in ("vllm", "transformers", "torch", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
@@ -89,14 +95,18 @@ async def _commands(config: Config, *, as_json: bool) -> int:
     try:
         manager = PluginManager(db, PrefCatalog())
         settings = config.plugins
-        failures = await manager.load_all(PluginManager.discover(
-            settings.builtin, settings.folders, settings.entry_points, settings.disabled))
+        failures = await manager.load_all(
+            PluginManager.discover(
+                settings.builtin, settings.folders, settings.entry_points, settings.disabled
+            )
+        )
         for failure in failures:
             print(f"plugin {failure.label} did not load: {failure.reason}", file=sys.stderr)
         specs = sorted(manager.commands.values(), key=lambda c: c.name)
         if as_json:
-            print(json.dumps({"commands": [s.to_json() for s in specs]}, indent=2,
-                             ensure_ascii=False))
+            print(
+                json.dumps({"commands": [s.to_json() for s in specs]}, indent=2, ensure_ascii=False)
+            )
         else:
             for spec in specs:
                 print(f"{spec.usage()}\n    {spec.description}")
@@ -122,8 +132,10 @@ def _reload(config: Config, names: list[str]) -> int:
     except ProcessLookupError:
         print(f"skaldbot: the bot with pid {pid} is not running", file=sys.stderr)
         return 1
-    print(f"asked the bot (pid {pid}) to reload {' '.join(names) or 'every plugin'}; "
-          "it reports the result in its log")
+    print(
+        f"asked the bot (pid {pid}) to reload {' '.join(names) or 'every plugin'}; "
+        "it reports the result in its log"
+    )
     return 0
 
 

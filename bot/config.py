@@ -105,8 +105,12 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
     if env.get("SKALD_DATA_DIR"):
         config = dataclasses.replace(config, data_dir=Path(env["SKALD_DATA_DIR"]).resolve())
     if env.get("SKALD_CACHE_DIR"):
-        config = dataclasses.replace(config, engine=dataclasses.replace(
-            config.engine, cache_dir=Path(env["SKALD_CACHE_DIR"]).resolve()))
+        config = dataclasses.replace(
+            config,
+            engine=dataclasses.replace(
+                config.engine, cache_dir=Path(env["SKALD_CACHE_DIR"]).resolve()
+            ),
+        )
     return config
 
 
@@ -150,7 +154,7 @@ def _convert(tp: Any, raw: Any, where: str, base: Path) -> Any:
     if origin is dict:
         if not isinstance(raw, dict):
             raise ConfigError(f"{where} must be a mapping")
-        key_tp, value_tp = get_args(tp)
+        _key_tp, value_tp = get_args(tp)
         return {str(k): _convert(value_tp, v, f"{where}.{k}", base) for k, v in raw.items()}
     if tp is Path:
         if not isinstance(raw, str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -17,7 +18,7 @@ from engine import ChatMessage, Engine, GenerationParams, PromptTooLong
 if TYPE_CHECKING:
     from bot.core import Core
 
-O = TypeVar("O")
+OptionsT = TypeVar("OptionsT")
 
 
 class _NoHistory:
@@ -26,10 +27,10 @@ class _NoHistory:
 
 
 @dataclass(slots=True)
-class Context(Generic[O]):
+class Context(Generic[OptionsT]):
     """Options, preferences, prompts, engine, history, user and reply sink of one invocation."""
 
-    options: O
+    options: OptionsT
     invocation: Invocation
     prefs: Preferences
     prompts: PromptRenderer
@@ -58,12 +59,17 @@ class Context(Generic[O]):
         """The channel's reply language ("en" or "zh")."""
         return self.prompts.language
 
-    async def generate(self, messages: Sequence[ChatMessage],
-                       params: GenerationParams | None = None, *, stream: bool = True) -> str:
-        """Run the engine, streaming the reply to the user (unless stream=False); return the text."""
+    async def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams | None = None,
+        *,
+        stream: bool = True,
+    ) -> str:
+        """Run the engine, streaming the reply (unless stream=False); return the text."""
         params = params or GenerationParams()
         await self.engine.start()
-        for attempt in range(2):
+        for _attempt in range(2):
             parts: list[str] = []
             try:
                 async for delta in self.engine.stream(messages, params):
@@ -80,16 +86,12 @@ class Context(Generic[O]):
                 self.reply.mark_generated()
                 return text
             # A tiny model can end its turn at once; one more try with fresh sampling.
-            params = GenerationParams(**{**_fields(params), "seed": None,
-                                         "temperature": max(params.temperature, 0.7)})
+            params = dataclasses.replace(
+                params, seed=None, temperature=max(params.temperature, 0.7)
+            )
         raise UserError("The model returned an empty reply. Please try again.")
 
     async def fits(self, messages: Sequence[ChatMessage], reply_tokens: int) -> bool:
         """True when the prompt leaves `reply_tokens` of room in the model's context."""
         await self.engine.start()
-        return (self.engine.count_tokens(messages) + reply_tokens
-                <= self.engine.max_context_tokens)
-
-
-def _fields(params: GenerationParams) -> dict[str, object]:
-    return {name: getattr(params, name) for name in params.__dataclass_fields__}
+        return self.engine.count_tokens(messages) + reply_tokens <= self.engine.max_context_tokens

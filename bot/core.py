@@ -18,8 +18,13 @@ log = logging.getLogger(__name__)
 def core_prefs(config: Config) -> list[Pref]:
     """Preference keys the core itself reads."""
     return [
-        Pref("language", str, config.language,
-             "Reply language of this channel: en (English) or zh (中文)", choices=("en", "zh")),
+        Pref(
+            "language",
+            str,
+            config.language,
+            "Reply language of this channel: en (English) or zh (中文)",
+            choices=("en", "zh"),
+        ),
     ]
 
 
@@ -52,8 +57,9 @@ class Core:
     def plugin_sources(self) -> list[PluginSource]:
         """Every plugin source the configuration names."""
         settings = self.config.plugins
-        return PluginManager.discover(settings.builtin, settings.folders, settings.entry_points,
-                                      settings.disabled)
+        return PluginManager.discover(
+            settings.builtin, settings.folders, settings.entry_points, settings.disabled
+        )
 
     async def reload_plugin(self, name: str) -> str:
         """Reload one plugin (or load one that failed); raises UserError on failure."""

@@ -78,9 +78,13 @@ class LoadFailure:
 def plugin_classes(module: ModuleType) -> list[type[Plugin]]:
     """The Plugin subclasses a module defines (not ones it merely imports)."""
     return [
-        obj for obj in vars(module).values()
-        if inspect.isclass(obj) and issubclass(obj, Plugin) and obj is not Plugin
-        and obj.__module__ == module.__name__ and not inspect.isabstract(obj)
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj)
+        and issubclass(obj, Plugin)
+        and obj is not Plugin
+        and obj.__module__ == module.__name__
+        and not inspect.isabstract(obj)
     ]
 
 
@@ -112,8 +116,12 @@ class PluginManager:
     # -- discovery --
 
     @staticmethod
-    def discover(builtin: Iterable[str], folders: Iterable[Path], entry_points: bool,
-                 disabled: Iterable[str] = ()) -> list[PluginSource]:
+    def discover(
+        builtin: Iterable[str],
+        folders: Iterable[Path],
+        entry_points: bool,
+        disabled: Iterable[str] = (),
+    ) -> list[PluginSource]:
         """Every plugin source the configuration names, in load order."""
         skip = set(disabled)
         names = list(BUILTIN_PLUGINS) if "all" in builtin else list(builtin)
@@ -138,8 +146,12 @@ class PluginManager:
                 await self.load(source)
             except Exception as exc:  # any error in someone's plugin must not stop the others
                 failure = LoadFailure(source.label, _one_line(exc))
-                log.warning("plugin %s did not load: %s", source.label, failure.reason,
-                            exc_info=not isinstance(exc, DeclarationError | PromptError))
+                log.warning(
+                    "plugin %s did not load: %s",
+                    source.label,
+                    failure.reason,
+                    exc_info=not isinstance(exc, DeclarationError | PromptError),
+                )
                 failures.append(failure)
         self.failures = failures
         return failures
@@ -167,8 +179,12 @@ class PluginManager:
             for pref in lp.plugin.prefs:
                 self._catalog.add(pref)
             self.loaded[lp.plugin.name] = lp
-            log.info("loaded plugin %s (%s) with %d commands", lp.plugin.name, source.kind,
-                     len(lp.commands))
+            log.info(
+                "loaded plugin %s (%s) with %d commands",
+                lp.plugin.name,
+                source.kind,
+                len(lp.commands),
+            )
         return [lp.plugin.name for lp in prepared]
 
     def _prepare(self, cls: type[Plugin], source: PluginSource) -> LoadedPlugin:
@@ -183,8 +199,9 @@ class PluginManager:
                     f"command /{spec.name} is already provided by plugin {taken[spec.name].plugin}"
                 )
             # "/story" cannot be both a command and a group of another plugin's subcommands.
-            if len(spec.words) == 1 and spec.name in groups or (
-                    len(spec.words) == 2 and spec.words[0] in taken):
+            if (len(spec.words) == 1 and spec.name in groups) or (
+                len(spec.words) == 2 and spec.words[0] in taken
+            ):
                 raise DeclarationError(f"command /{spec.name} clashes with a loaded command")
         for pref in cls.prefs:
             if pref.key in self._catalog:
@@ -246,8 +263,10 @@ class PluginManager:
             raise
         except Exception as exc:
             log.warning("plugin %s did not reload", name, exc_info=True)
-            raise UserError(f"Plugin {name} did not reload: {_one_line(exc)} "
-                            "(the previous version keeps running).") from exc
+            raise UserError(
+                f"Plugin {name} did not reload: {_one_line(exc)} "
+                "(the previous version keeps running)."
+            ) from exc
         return f"Reloaded {name}."
 
     async def close(self) -> None:

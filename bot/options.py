@@ -13,9 +13,32 @@ import enum
 import types
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    Literal,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 from bot.errors import DeclarationError, OptionError
+
+__all__ = [
+    "AutocompleteFn",
+    "AutocompleteRequest",
+    "Bounds",
+    "Choice",
+    "NoOptions",
+    "OptionKind",
+    "OptionSpec",
+    "Param",
+    "Range",
+    "build_options",
+    "option_specs",
+]
 
 OptionKind = Literal["str", "int", "float", "bool"]
 Scalar = str | int | float | bool
@@ -118,7 +141,7 @@ class OptionSpec:
 
     def convert(self, raw: object) -> Any:
         """Turn a raw value (text or an already typed value) into this option's type."""
-        value = self._coerce(raw)
+        value: Any = self._coerce(raw)
         if self.choices:
             for choice in self.choices:
                 if value == choice.value or (
@@ -129,11 +152,10 @@ class OptionSpec:
             else:
                 raise OptionError(self.name, f"must be {self.allowed()} (got {_show(raw)}).")
             return self.enum_type(value) if self.enum_type else value
-        if self.kind in ("int", "float"):
-            if (self.min_value is not None and value < self.min_value) or (
-                self.max_value is not None and value > self.max_value
-            ):
-                raise OptionError(self.name, f"must be {self.allowed()} (got {_show(raw)}).")
+        too_low = self.min_value is not None and value < self.min_value
+        too_high = self.max_value is not None and value > self.max_value
+        if self.kind in ("int", "float") and (too_low or too_high):
+            raise OptionError(self.name, f"must be {self.allowed()} (got {_show(raw)}).")
         if self.kind == "str":
             value = value.strip()
             if not value:
@@ -220,8 +242,9 @@ def _kind_of(tp: Any) -> OptionKind:
     for kind, py in (("bool", bool), ("int", int), ("float", float), ("str", str)):
         if tp is py:
             return kind  # type: ignore[return-value]
-    raise DeclarationError(f"unsupported option type {tp!r}: use str, int, float, bool, "
-                           "Range, Literal or an Enum")
+    raise DeclarationError(
+        f"unsupported option type {tp!r}: use str, int, float, bool, Range, Literal or an Enum"
+    )
 
 
 def _strip_optional(tp: Any) -> tuple[Any, bool]:
@@ -304,8 +327,9 @@ def option_specs(options_type: type[Any]) -> tuple[OptionSpec, ...]:
     return tuple(sorted(specs, key=lambda s: not s.required))
 
 
-def build_options(options_type: type[Any], specs: Sequence[OptionSpec],
-                  raw: dict[str, object]) -> Any:
+def build_options(
+    options_type: type[Any], specs: Sequence[OptionSpec], raw: dict[str, object]
+) -> Any:
     """Validate raw values against the specs and build the options object.
 
     Raises OptionError for the first value that does not fit, naming the option.

@@ -76,12 +76,14 @@ class CommandSpec:
         }
 
 
-def command(name: str, description: str, *, admin: bool = False,
-            options: type[Any] | None = None) -> Callable[[H], H]:
+def command(
+    name: str, description: str, *, admin: bool = False, options: type[Any] | None = None
+) -> Callable[[H], H]:
     """Declare a plugin method as a command: `@command("story start", "Begin a story")`.
 
     The options come from the handler's `ctx: Context[SomeOptions]` annotation (or `options=`).
     """
+
     def decorate(fn: H) -> H:
         setattr(fn, _COMMAND_ATTR, CommandMeta(name, description, admin, options))
         return fn
@@ -132,8 +134,11 @@ class Plugin:
             opts = option_specs(options_type)
             if len(opts) > 25:
                 raise DeclarationError(f"command {meta.name!r} has more than 25 options")
-            specs.append(CommandSpec(meta.name, meta.description, cls.name, options_type, opts,
-                                     meta.admin, fn))
+            specs.append(
+                CommandSpec(
+                    meta.name, meta.description, cls.name, options_type, opts, meta.admin, fn
+                )
+            )
         return specs
 
 

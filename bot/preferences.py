@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import DeclarationError, OptionError, UserError
-from bot.options import Choice, OptionSpec
+from bot.options import Choice, OptionKind, OptionSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,10 +29,15 @@ class Pref:
         self.parse(self.default)  # a default that its own rules refuse is a declaration bug
 
     def _spec(self) -> OptionSpec:
-        kind = {str: "str", int: "int", float: "float", bool: "bool"}[self.type]
+        kinds: dict[type, OptionKind] = {str: "str", int: "int", float: "float", bool: "bool"}
+        kind = kinds[self.type]
         return OptionSpec(
-            name=self.key, kind=kind, description=self.description,  # type: ignore[arg-type]
-            required=True, min_value=self.min, max_value=self.max,
+            name=self.key,
+            kind=kind,
+            description=self.description,
+            required=True,
+            min_value=self.min,
+            max_value=self.max,
             max_length=self.max_length if self.type is str else None,
             choices=tuple(Choice(str(c), c) for c in self.choices),
         )
@@ -48,7 +53,9 @@ class Pref:
     def to_json(self) -> dict[str, Any]:
         """The declaration as plain data."""
         data: dict[str, Any] = {
-            "key": self.key, "type": self.type.__name__, "default": self.default,
+            "key": self.key,
+            "type": self.type.__name__,
+            "default": self.default,
             "description": self.description,
         }
         if self.choices:
@@ -113,8 +120,8 @@ class Preferences:
                 pass  # the declaration changed since it was stored: fall back to the default
         return pref.default
 
-    def str(self, key: str) -> str:
-        """A text preference."""
+    def text(self, key: str) -> str:
+        """A text preference's value."""
         return str(self.get(key))
 
     def is_set(self, key: str) -> bool:

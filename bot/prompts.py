@@ -31,8 +31,9 @@ class PromptFile:
         if not isinstance(data, dict) or not all(lang in data for lang in LANGUAGES):
             raise PromptError(f"{path} needs a section for each language: {', '.join(LANGUAGES)}")
         # Undefined variables are bugs in the template: fail loudly, never render "".
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False,
-                                 autoescape=False)
+        env = jinja2.Environment(
+            undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False
+        )
         self._templates: dict[str, dict[str, jinja2.Template]] = {}
         names: set[str] | None = None
         for lang in LANGUAGES:
@@ -82,8 +83,9 @@ class PromptRenderer:
         ]
 
 
-def load_prompt_file(plugin: str, search: Mapping[str, Path] | None = None,
-                     explicit: Path | None = None) -> PromptFile | None:
+def load_prompt_file(
+    plugin: str, search: Mapping[str, Path] | None = None, explicit: Path | None = None
+) -> PromptFile | None:
     """Find and parse the prompt file of a plugin, or None when it has none."""
     candidates = [explicit] if explicit else []
     candidates.append(PROMPTS_DIR / f"{plugin}.yaml")

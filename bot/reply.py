@@ -65,8 +65,9 @@ class Reply:
         if not self._closed:
             self._queue.put_nowait(MessageBreak())
 
-    async def notice(self, text: str, *, kind: Literal["info", "error"] = "info",
-                     private: bool = True) -> None:
+    async def notice(
+        self, text: str, *, kind: Literal["info", "error"] = "info", private: bool = True
+    ) -> None:
         """Tell the user something outside the generated text."""
         if not self._closed:
             self._queue.put_nowait(Notice(text, kind, private))

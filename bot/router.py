@@ -75,8 +75,11 @@ class Router:
         key = " ".join(words)
         if key in commands:
             return commands[key]
-        subs = sorted(c.words[1] for c in commands.values()
-                      if len(c.words) == 2 and words and c.words[0] == words[0])
+        subs = sorted(
+            c.words[1]
+            for c in commands.values()
+            if len(c.words) == 2 and words and c.words[0] == words[0]
+        )
         if subs and len(words) == 1:
             raise UserError(f"/{words[0]} needs a subcommand: {', '.join(subs)}.")
         if subs:
@@ -105,34 +108,45 @@ class Router:
         except UserError as exc:
             await reply.notice(exc.message, kind="error")
         except TimeoutError:
-            log.warning("invocation %s /%s timed out after %ss", inv.id, inv.command,
-                        self._timeout)
-            await reply.notice(f"That took too long (over {self._timeout:g} s) and was stopped.",
-                               kind="error")
+            log.warning("invocation %s /%s timed out after %ss", inv.id, inv.command, self._timeout)
+            await reply.notice(
+                f"That took too long (over {self._timeout:g} s) and was stopped.", kind="error"
+            )
         except asyncio.CancelledError:
             await reply.notice("Stopped.", kind="info")
             raise
         except EngineUnavailable as exc:
             log.error("invocation %s: engine unavailable: %s", inv.id, exc)
-            await reply.notice("The language model is not available right now. Please try again "
-                               f"later. (incident {inv.id})", kind="error")
+            await reply.notice(
+                "The language model is not available right now. Please try again "
+                f"later. (incident {inv.id})",
+                kind="error",
+            )
         except EngineError as exc:
             log.error("invocation %s: engine error: %s", inv.id, exc, exc_info=True)
-            await reply.notice(f"The language model failed on this request. (incident {inv.id})",
-                               kind="error")
+            await reply.notice(
+                f"The language model failed on this request. (incident {inv.id})", kind="error"
+            )
         except Exception:
-            log.exception("incident %s: /%s by %s in %s failed", inv.id, inv.command,
-                          inv.user.id, inv.channel.scope)
-            await reply.notice(f"Something went wrong on our side. (incident {inv.id})",
-                               kind="error")
+            log.exception(
+                "incident %s: /%s by %s in %s failed",
+                inv.id,
+                inv.command,
+                inv.user.id,
+                inv.channel.scope,
+            )
+            await reply.notice(
+                f"Something went wrong on our side. (incident {inv.id})", kind="error"
+            )
         finally:
             reply.close()
 
-    async def _context(self, spec: CommandSpec, inv: Invocation, options: object,
-                       reply: Reply) -> Context[object]:
+    async def _context(
+        self, spec: CommandSpec, inv: Invocation, options: object, reply: Reply
+    ) -> Context[object]:
         core = self._core
         prefs = await core.preferences(inv.channel.scope)
-        language = prefs.str("language")
+        language = prefs.text("language")
         return Context(
             options=options,
             invocation=inv,

@@ -12,8 +12,9 @@ from bot import Context, Param, Plugin, command
 class HelpOptions:
     """Options of /help."""
 
-    command: Annotated[str | None, Param("A command to explain, e.g. story start",
-                                         max_length=64)] = None
+    command: Annotated[
+        str | None, Param("A command to explain, e.g. story start", max_length=64)
+    ] = None
 
 
 class Help(Plugin):
@@ -29,14 +30,14 @@ class Help(Plugin):
         wanted = ctx.options.command
         if wanted:
             name = " ".join(wanted.lstrip("/").lower().split())
-            matches = [c for c in commands.values() if c.name == name
-                       or c.words[0] == name]
+            matches = [c for c in commands.values() if c.name == name or c.words[0] == name]
             if not matches:
                 ctx.core.router.resolve(name)  # raises the "did you mean" message
             lines = []
             for spec in sorted(matches, key=lambda c: c.name):
-                admin = "  (admins only)" if ctx.core.router.permissions.requires_admin(spec) \
-                    else ""
+                admin = (
+                    "  (admins only)" if ctx.core.router.permissions.requires_admin(spec) else ""
+                )
                 lines.append(f"{spec.usage()}{admin}\n  {spec.description}")
                 for opt in spec.options:
                     need = "required" if opt.required else f"optional, default {opt.default}"

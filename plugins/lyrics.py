@@ -9,14 +9,29 @@ from typing import Annotated, Literal, get_args
 from bot import Context, GenerationParams, Param, Plugin, Pref, command
 from bot.errors import OptionError
 
-Genre = Literal["pop", "rock", "folk", "hip-hop", "country", "ballad", "jazz", "electronic",
-                "indie"]
+Genre = Literal[
+    "pop", "rock", "folk", "hip-hop", "country", "ballad", "jazz", "electronic", "indie"
+]
 Mood = Literal["happy", "sad", "hopeful", "angry", "nostalgic", "romantic", "calm", "energetic"]
 # Section names people type, and how many lines each gets.
-SECTION_LINES = {"intro": 2, "verse": 4, "pre-chorus": 2, "chorus": 4, "bridge": 4, "hook": 2,
-                 "outro": 2}
-SECTION_NAMES_ZH = {"intro": "前奏", "verse": "主歌", "pre-chorus": "导歌", "chorus": "副歌",
-                    "bridge": "桥段", "hook": "记忆句", "outro": "尾声"}
+SECTION_LINES = {
+    "intro": 2,
+    "verse": 4,
+    "pre-chorus": 2,
+    "chorus": 4,
+    "bridge": 4,
+    "hook": 2,
+    "outro": 2,
+}
+SECTION_NAMES_ZH = {
+    "intro": "前奏",
+    "verse": "主歌",
+    "pre-chorus": "导歌",
+    "chorus": "副歌",
+    "bridge": "桥段",
+    "hook": "记忆句",
+    "outro": "尾声",
+}
 # Sections sung the same way every time they come back.
 REPEATED = {"chorus", "hook"}
 MAX_SECTIONS = 12
@@ -31,8 +46,10 @@ class LyricsOptions:
         None
     )
     mood: Annotated[Mood, Param("The feeling of the song")] = "hopeful"
-    structure: Annotated[str | None, Param(
-        "Sections in order, e.g. verse-chorus-verse-chorus-bridge-chorus", max_length=120)] = None
+    structure: Annotated[
+        str | None,
+        Param("Sections in order, e.g. verse-chorus-verse-chorus-bridge-chorus", max_length=120),
+    ] = None
 
 
 def parse_structure(text: str) -> list[str]:
@@ -46,10 +63,14 @@ def parse_structure(text: str) -> list[str]:
         if match is None:
             if not rest:
                 break
-            raise OptionError("structure", "use sections " + ", ".join(SECTION_LINES)
-                              + " joined by -, e.g. verse-chorus-verse-chorus.")
+            raise OptionError(
+                "structure",
+                "use sections "
+                + ", ".join(SECTION_LINES)
+                + " joined by -, e.g. verse-chorus-verse-chorus.",
+            )
         sections.append(match)
-        rest = rest[len(match):]
+        rest = rest[len(match) :]
     if not sections:
         raise OptionError("structure", "name at least one section, e.g. verse-chorus.")
     if len(sections) > MAX_SECTIONS:
@@ -77,16 +98,21 @@ class Lyrics(Plugin):
     description = "Song lyrics with labelled sections"
     prefs = (
         Pref("lyrics.genre", str, "pop", "Default genre of songs", choices=get_args(Genre)),
-        Pref("lyrics.structure", str, "verse-chorus-verse-chorus-bridge-chorus",
-             "Default song structure", max_length=120),
+        Pref(
+            "lyrics.structure",
+            str,
+            "verse-chorus-verse-chorus-bridge-chorus",
+            "Default song structure",
+            max_length=120,
+        ),
     )
 
     @command("lyrics", "Write song lyrics about a topic")
     async def lyrics(self, ctx: Context[LyricsOptions]) -> None:
         """Write the song section by section; a chorus is written once and sung again."""
         opts = ctx.options
-        genre = opts.genre or ctx.prefs.str("lyrics.genre")
-        sections = parse_structure(opts.structure or ctx.prefs.str("lyrics.structure"))
+        genre = opts.genre or ctx.prefs.text("lyrics.genre")
+        sections = parse_structure(opts.structure or ctx.prefs.text("lyrics.structure"))
         written: dict[str, str] = {}
         song: list[str] = []
         for section, label in zip(sections, section_labels(sections, ctx.language), strict=True):
@@ -96,12 +122,18 @@ class Lyrics(Plugin):
                 await ctx.reply.write(text)
             else:
                 messages = ctx.prompts.chat(
-                    "section", topic=opts.topic, genre=genre, mood=opts.mood,
+                    "section",
+                    topic=opts.topic,
+                    genre=genre,
+                    mood=opts.mood,
                     section=SECTION_NAMES_ZH[section] if ctx.language == "zh" else section,
-                    lines=SECTION_LINES[section], previous="\n\n".join(song))
+                    lines=SECTION_LINES[section],
+                    previous="\n\n".join(song),
+                )
                 # A blank line or a bracket means the model is starting a section of its own.
-                params = GenerationParams(max_tokens=24 * SECTION_LINES[section] + 16,
-                                          temperature=0.9, stop=("\n\n", "["))
+                params = GenerationParams(
+                    max_tokens=24 * SECTION_LINES[section] + 16, temperature=0.9, stop=("\n\n", "[")
+                )
                 text = await ctx.generate(messages, params)
                 written[section] = text
             song.append(f"[{label}]\n{text}")

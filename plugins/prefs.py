@@ -70,9 +70,11 @@ class Prefs(Plugin):
     async def forget(self, ctx: Context[ForgetOptions]) -> None:
         """Delete preferences, history and every plugin's state for this channel."""
         if not ctx.options.confirm:
-            await ctx.reply.write("This deletes this channel's preferences, stories, quizzes, "
-                                  "scores and message history. Run /prefs forget confirm:true "
-                                  "to go ahead.")
+            await ctx.reply.write(
+                "This deletes this channel's preferences, stories, quizzes, "
+                "scores and message history. Run /prefs forget confirm:true "
+                "to go ahead."
+            )
             return
         counts = await ctx.core.db.forget(ctx.channel.scope)
         total = sum(counts.values())

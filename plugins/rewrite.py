@@ -9,9 +9,21 @@ from typing import Annotated
 from bot import AutocompleteRequest, Context, GenerationParams, Param, Plugin, command
 
 SUGGESTED_STYLES = (
-    "noir", "shakespearean", "fairy tale", "pirate", "haiku", "limerick", "news report",
-    "formal letter", "sci-fi", "gothic horror", "children's book", "epic poem", "sports commentary",
-    "legal contract", "text message",
+    "noir",
+    "shakespearean",
+    "fairy tale",
+    "pirate",
+    "haiku",
+    "limerick",
+    "news report",
+    "formal letter",
+    "sci-fi",
+    "gothic horror",
+    "children's book",
+    "epic poem",
+    "sports commentary",
+    "legal contract",
+    "text message",
 )
 
 
@@ -28,8 +40,14 @@ class RewriteOptions:
     """Options of /rewrite."""
 
     text: Annotated[str, Param("The text to rewrite", max_length=1500)]
-    style: Annotated[str, Param("The style or genre to rewrite it in, e.g. noir", max_length=60,
-                                autocomplete=suggest_styles)]
+    style: Annotated[
+        str,
+        Param(
+            "The style or genre to rewrite it in, e.g. noir",
+            max_length=60,
+            autocomplete=suggest_styles,
+        ),
+    ]
 
 
 class Rewrite(Plugin):

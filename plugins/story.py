@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal, get_args
 from bot import ChatMessage, Context, GenerationParams, NoOptions, Param, Plugin, Pref, command
 from bot.errors import UserError
 
-Genre = Literal["fantasy", "mystery", "sci-fi", "horror", "romance", "adventure", "fairy-tale",
-                "comedy"]
+Genre = Literal[
+    "fantasy", "mystery", "sci-fi", "horror", "romance", "adventure", "fairy-tale", "comedy"
+]
 Length = Literal["short", "medium", "long"]
 GENRES: tuple[str, ...] = get_args(Genre)
 LENGTHS: tuple[str, ...] = get_args(Length)
@@ -84,14 +85,14 @@ class Story(Plugin):
     async def start(self, ctx: Context[StartOptions]) -> None:
         """Write the opening and make it the channel's story (ending any earlier one)."""
         opts = ctx.options
-        genre = opts.genre or ctx.prefs.str("story.genre")
-        length = opts.length or ctx.prefs.str("story.length")
+        genre = opts.genre or ctx.prefs.text("story.genre")
+        length = opts.length or ctx.prefs.text("story.length")
         old = await load_story(ctx)
         if old is not None and not old.ended:
-            await ctx.reply.notice(f"The previous story ({_short(old.premise)}) has ended; "
-                                   "here begins a new one.")
-        messages = ctx.prompts.chat("start", genre=genre, premise=opts.premise,
-                                    words=WORDS[length])
+            await ctx.reply.notice(
+                f"The previous story ({_short(old.premise)}) has ended; here begins a new one."
+            )
+        messages = ctx.prompts.chat("start", genre=genre, premise=opts.premise, words=WORDS[length])
         text = await ctx.generate(messages, GenerationParams(max_tokens=TOKENS[length]))
         now = time.time()
         async with ctx.store.write() as db:
@@ -104,7 +105,9 @@ class Story(Plugin):
             )
             await db.execute(
                 "INSERT INTO story_parts (scope, author, direction, text, created_at)"
-                " VALUES (?, ?, NULL, ?, ?)", (ctx.store.scope, ctx.user.name, text, now))
+                " VALUES (?, ?, NULL, ?, ?)",
+                (ctx.store.scope, ctx.user.name, text, now),
+            )
 
     @command("story continue", "Write the next part of this channel's story")
     async def continue_(self, ctx: Context[ContinueOptions]) -> None:
@@ -121,8 +124,9 @@ class Story(Plugin):
         story = await require_story(ctx, running=False)
         messages = await fit_story(ctx, story, "recap")
         text = await ctx.generate(messages, GenerationParams(max_tokens=200, temperature=0.5))
-        await ctx.store.execute("UPDATE story_stories SET recap = ? WHERE scope = ?",
-                                (text, ctx.store.scope))
+        await ctx.store.execute(
+            "UPDATE story_stories SET recap = ? WHERE scope = ?", (text, ctx.store.scope)
+        )
 
     @command("story end", "Write the ending of this channel's story")
     async def end(self, ctx: Context[NoOptions]) -> None:
@@ -131,8 +135,9 @@ class Story(Plugin):
         messages = await fit_story(ctx, story, "end")
         text = await ctx.generate(messages, GenerationParams(max_tokens=TOKENS[story.length]))
         await add_part(ctx, text, None)
-        await ctx.store.execute("UPDATE story_stories SET ended_at = ? WHERE scope = ?",
-                                (time.time(), ctx.store.scope))
+        await ctx.store.execute(
+            "UPDATE story_stories SET ended_at = ? WHERE scope = ?", (time.time(), ctx.store.scope)
+        )
         await ctx.reply.notice("The End. Start another with /story start.")
 
 
@@ -140,34 +145,50 @@ async def load_story(ctx: Context[Any]) -> StoryState | None:
     """The channel's story, or None."""
     row = await ctx.store.fetchone(
         "SELECT premise, genre, length, recap, ended_at FROM story_stories WHERE scope = ?",
-        (ctx.store.scope,))
+        (ctx.store.scope,),
+    )
     if row is None:
         return None
     parts = await ctx.store.fetchall(
-        "SELECT text FROM story_parts WHERE scope = ? ORDER BY id", (ctx.store.scope,))
-    return StoryState(row["premise"], row["genre"], row["length"], row["recap"],
-                      [p["text"] for p in parts], row["ended_at"] is not None)
+        "SELECT text FROM story_parts WHERE scope = ? ORDER BY id", (ctx.store.scope,)
+    )
+    return StoryState(
+        row["premise"],
+        row["genre"],
+        row["length"],
+        row["recap"],
+        [p["text"] for p in parts],
+        row["ended_at"] is not None,
+    )
 
 
 async def require_story(ctx: Context[Any], *, running: bool) -> StoryState:
     """The channel's story, or a UserError telling how to start one."""
     story = await load_story(ctx)
     if story is None or (running and story.ended):
-        raise UserError("There is no story running in this channel. "
-                        'Start one with /story start premise:"..."')
+        raise UserError(
+            'There is no story running in this channel. Start one with /story start premise:"..."'
+        )
     return story
 
 
-async def fit_story(ctx: Context[Any], story: StoryState, template: str,
-                    **extra: str) -> list[ChatMessage]:
+async def fit_story(
+    ctx: Context[Any], story: StoryState, template: str, **extra: str
+) -> list[ChatMessage]:
     """The prompt with as much of the story as fits: oldest parts go first, the recap stays."""
     reply_tokens = TOKENS[story.length]
     for skip in range(len(story.parts) + 1):
         shown = story.parts[skip:]
         text = ("…\n\n" if skip else "") + "\n\n".join(shown)
-        messages = ctx.prompts.chat(template, genre=story.genre, premise=story.premise,
-                                    recap=story.recap, story=text, words=WORDS[story.length],
-                                    **extra)
+        messages = ctx.prompts.chat(
+            template,
+            genre=story.genre,
+            premise=story.premise,
+            recap=story.recap,
+            story=text,
+            words=WORDS[story.length],
+            **extra,
+        )
         if await ctx.fits(messages, reply_tokens):
             return messages
     # Even the premise and recap alone do not fit: let the engine say how long it is.
@@ -179,7 +200,8 @@ async def add_part(ctx: Context[Any], text: str, direction: str | None) -> None:
     await ctx.store.execute(
         "INSERT INTO story_parts (scope, author, direction, text, created_at)"
         " VALUES (?, ?, ?, ?, ?)",
-        (ctx.store.scope, ctx.user.name, direction, text, time.time()))
+        (ctx.store.scope, ctx.user.name, direction, text, time.time()),
+    )
 
 
 def _short(text: str, limit: int = 60) -> str:

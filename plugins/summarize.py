@@ -40,13 +40,15 @@ class Summarize(Plugin):
         reply_tokens = TOKENS[opts.length]
         for start in range(len(lines)):
             shown = lines[start:]
-            messages = ctx.prompts.chat("summarize", count=len(shown),
-                                        transcript="\n".join(shown), length=opts.length)
+            messages = ctx.prompts.chat(
+                "summarize", count=len(shown), transcript="\n".join(shown), length=opts.length
+            )
             if await ctx.fits(messages, reply_tokens):
                 break
         if start:
-            await ctx.reply.notice(f"Only the last {len(lines) - start} messages fit; "
-                                   "older ones were left out.")
+            await ctx.reply.notice(
+                f"Only the last {len(lines) - start} messages fit; older ones were left out."
+            )
         await ctx.generate(messages, GenerationParams(max_tokens=reply_tokens, temperature=0.3))
 
 

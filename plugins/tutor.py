@@ -22,14 +22,19 @@ def quiz_schema(questions: int) -> dict[str, Any]:
         "type": "object",
         "properties": {
             "questions": {
-                "type": "array", "minItems": questions, "maxItems": questions,
+                "type": "array",
+                "minItems": questions,
+                "maxItems": questions,
                 "items": {
                     "type": "object",
                     "properties": {
                         "question": {"type": "string", "minLength": 5, "maxLength": 200},
-                        "choices": {"type": "array", "minItems": 4, "maxItems": 4,
-                                    "items": {"type": "string", "minLength": 1,
-                                              "maxLength": 100}},
+                        "choices": {
+                            "type": "array",
+                            "minItems": 4,
+                            "maxItems": 4,
+                            "items": {"type": "string", "minLength": 1, "maxLength": 100},
+                        },
                         "answer": {"type": "string", "enum": list(LETTERS)},
                     },
                     "required": ["question", "choices", "answer"],
@@ -62,7 +67,7 @@ def parse_quiz(text: str, questions: int) -> list[Question]:
         choices = tuple(str(c).strip() for c in item["choices"])
         if len(choices) != 4 or item["answer"] not in LETTERS:
             raise ValueError("a question needs four choices and an answer A-D")
-        parsed.append(Question(str(item["question"]).strip(), choices, item["answer"]))  # type: ignore[arg-type]
+        parsed.append(Question(str(item["question"]).strip(), choices, item["answer"]))
     return parsed
 
 
@@ -71,10 +76,14 @@ def format_quiz(topic: str, questions: list[Question]) -> str:
     lines = [f"Quiz: {topic}"]
     for number, q in enumerate(questions, start=1):
         lines.append(f"{number}. {q.question}")
-        lines.extend(f"   {letter}) {choice}" for letter, choice in zip(LETTERS, q.choices,
-                                                                          strict=True))
-    lines.append("Answer with /tutor answer answers:\"" + " ".join(
-        LETTERS[i % 4] for i in range(len(questions))) + "\" (one letter per question).")
+        lines.extend(
+            f"   {letter}) {choice}" for letter, choice in zip(LETTERS, q.choices, strict=True)
+        )
+    lines.append(
+        'Answer with /tutor answer answers:"'
+        + " ".join(LETTERS[i % 4] for i in range(len(questions)))
+        + '" (one letter per question).'
+    )
     return "\n".join(lines)
 
 
@@ -83,8 +92,11 @@ def parse_answers(text: str, questions: int) -> list[str]:
     cleaned = re.sub(r"\d+\s*[.):]?", " ", text.upper())
     letters = [ch for ch in cleaned if ch.isalpha()]
     if any(ch not in LETTERS for ch in letters) or len(letters) != questions:
-        raise OptionError("answers", f"give {questions} letters from A to D, one per question "
-                          "in order, e.g. \"" + " ".join(["A"] * questions) + "\".")
+        raise OptionError(
+            "answers",
+            f"give {questions} letters from A to D, one per question "
+            'in order, e.g. "' + " ".join(["A"] * questions) + '".',
+        )
     return letters
 
 
@@ -126,8 +138,13 @@ class Tutor(Plugin):
     name = "tutor"
     description = "Explanations, quizzes and feedback on writing"
     prefs = (
-        Pref("tutor.level", str, "beginner", "Default learner level",
-             choices=("beginner", "intermediate", "advanced")),
+        Pref(
+            "tutor.level",
+            str,
+            "beginner",
+            "Default learner level",
+            choices=("beginner", "intermediate", "advanced"),
+        ),
     )
     migrations = (
         """
@@ -153,7 +170,7 @@ class Tutor(Plugin):
     @command("tutor explain", "Explain a topic at your level")
     async def explain(self, ctx: Context[ExplainOptions]) -> None:
         """Explain a topic."""
-        level = ctx.options.level or ctx.prefs.str("tutor.level")
+        level = ctx.options.level or ctx.prefs.text("tutor.level")
         messages = ctx.prompts.chat("explain", topic=ctx.options.topic, level=level)
         await ctx.generate(messages, GenerationParams(max_tokens=320, temperature=0.5))
 
@@ -161,29 +178,35 @@ class Tutor(Plugin):
     async def quiz(self, ctx: Context[QuizOptions]) -> None:
         """Generate a quiz with structured output, keep it for /tutor answer, show it."""
         opts = ctx.options
-        level = opts.level or ctx.prefs.str("tutor.level")
-        messages = ctx.prompts.chat("quiz", topic=opts.topic, questions=opts.questions,
-                                    level=level)
-        params = GenerationParams(max_tokens=90 * opts.questions + 40, temperature=0.7,
-                                  json_schema=quiz_schema(opts.questions))
+        level = opts.level or ctx.prefs.text("tutor.level")
+        messages = ctx.prompts.chat("quiz", topic=opts.topic, questions=opts.questions, level=level)
+        params = GenerationParams(
+            max_tokens=90 * opts.questions + 40,
+            temperature=0.7,
+            json_schema=quiz_schema(opts.questions),
+        )
         await ctx.reply.notice(f"Writing {opts.questions} questions on {opts.topic}…")
         questions: list[Question] | None = None
         for _attempt in range(2):
             try:
-                questions = parse_quiz(await ctx.generate(messages, params, stream=False),
-                                       opts.questions)
+                questions = parse_quiz(
+                    await ctx.generate(messages, params, stream=False), opts.questions
+                )
                 break
             except (ValueError, KeyError, TypeError):
                 continue  # cut off by max_tokens, most likely: one more try
         if questions is None:
             raise UserError("I could not write a quiz on that topic this time. Please try again.")
-        quiz = [{"question": q.question, "choices": list(q.choices), "answer": q.answer}
-                for q in questions]
+        quiz = [
+            {"question": q.question, "choices": list(q.choices), "answer": q.answer}
+            for q in questions
+        ]
         async with ctx.store.write() as db:
             await db.execute(
                 "INSERT OR REPLACE INTO tutor_quizzes (scope, user_id, topic, quiz, created_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (ctx.store.scope, ctx.user.id, opts.topic, json.dumps(quiz), time.time()))
+                (ctx.store.scope, ctx.user.id, opts.topic, json.dumps(quiz), time.time()),
+            )
         await ctx.reply.write(format_quiz(opts.topic, questions))
 
     @command("tutor answer", "Answer your open quiz")
@@ -191,24 +214,29 @@ class Tutor(Plugin):
         """Grade the answers against the quiz, add them to the user's score."""
         row = await ctx.store.fetchone(
             "SELECT topic, quiz FROM tutor_quizzes WHERE scope = ? AND user_id = ?",
-            (ctx.store.scope, ctx.user.id))
+            (ctx.store.scope, ctx.user.id),
+        )
         if row is None:
             raise UserError("You have no open quiz here. Start one with /tutor quiz topic:...")
         quiz = json.loads(row["quiz"])
         letters = parse_answers(ctx.options.answers, len(quiz))
         correct = sum(given == q["answer"] for given, q in zip(letters, quiz, strict=True))
         async with ctx.store.write() as db:
-            await db.execute("DELETE FROM tutor_quizzes WHERE scope = ? AND user_id = ?",
-                             (ctx.store.scope, ctx.user.id))
+            await db.execute(
+                "DELETE FROM tutor_quizzes WHERE scope = ? AND user_id = ?",
+                (ctx.store.scope, ctx.user.id),
+            )
             await db.execute(
                 "INSERT INTO tutor_scores (scope, user_id, correct, answered, quizzes)"
                 " VALUES (?, ?, ?, ?, 1) ON CONFLICT (scope, user_id) DO UPDATE SET"
                 " correct = correct + excluded.correct, answered = answered + excluded.answered,"
                 " quizzes = quizzes + 1",
-                (ctx.store.scope, ctx.user.id, correct, len(quiz)))
+                (ctx.store.scope, ctx.user.id, correct, len(quiz)),
+            )
             cursor = await db.execute(
                 "SELECT correct, answered FROM tutor_scores WHERE scope = ? AND user_id = ?",
-                (ctx.store.scope, ctx.user.id))
+                (ctx.store.scope, ctx.user.id),
+            )
             total = await cursor.fetchone()
         lines = [f"{correct} of {len(quiz)} correct on {row['topic']}."]
         for number, (given, q) in enumerate(zip(letters, quiz, strict=True), start=1):
@@ -223,12 +251,14 @@ class Tutor(Plugin):
         """The user's running score."""
         row = await ctx.store.fetchone(
             "SELECT correct, answered, quizzes FROM tutor_scores WHERE scope = ? AND user_id = ?",
-            (ctx.store.scope, ctx.user.id))
+            (ctx.store.scope, ctx.user.id),
+        )
         if row is None:
             await ctx.reply.write("No quiz answered here yet. Try /tutor quiz topic:haiku")
             return
-        await ctx.reply.write(f"{row['correct']} of {row['answered']} correct "
-                              f"over {row['quizzes']} quizzes.")
+        await ctx.reply.write(
+            f"{row['correct']} of {row['answered']} correct over {row['quizzes']} quizzes."
+        )
 
     @command("tutor feedback", "Get feedback on a piece of writing")
     async def feedback(self, ctx: Context[FeedbackOptions]) -> None:

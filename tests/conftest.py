@@ -17,7 +17,7 @@ from bot.core import Core
 from engine import Engine
 from tests.scripted_engine import ScriptedEngine
 
-# pytest_plugins = ["tests.real_engine"]  # TEMP
+pytest_plugins = ["tests.real_engine"]
 
 
 def make_config(data_dir: Path, **changes: Any) -> Config:

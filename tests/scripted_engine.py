@@ -17,9 +17,18 @@ def default_script(messages: Sequence[ChatMessage], params: GenerationParams) ->
     """A plausible reply: a quiz that fits the schema, or a sentence naming the request."""
     if params.json_schema is not None:
         items = params.json_schema["properties"]["questions"]["minItems"]
-        return json.dumps({"questions": [
-            {"question": f"Question number {i + 1}?", "choices": ["one", "two", "three", "four"],
-             "answer": "ABCD"[i % 4]} for i in range(items)]})
+        return json.dumps(
+            {
+                "questions": [
+                    {
+                        "question": f"Question number {i + 1}?",
+                        "choices": ["one", "two", "three", "four"],
+                        "answer": "ABCD"[i % 4],
+                    }
+                    for i in range(items)
+                ]
+            }
+        )
     last = messages[-1].content.splitlines()[0][:60]
     return f"Scripted reply to: {last}"
 
@@ -47,8 +56,9 @@ class ScriptedEngine:
         """About four characters a token, plus a few per message for the template."""
         return sum(len(m.content) // 4 + 4 for m in messages)
 
-    async def stream(self, messages: Sequence[ChatMessage],
-                     params: GenerationParams) -> AsyncIterator[str]:
+    async def stream(
+        self, messages: Sequence[ChatMessage], params: GenerationParams
+    ) -> AsyncIterator[str]:
         """The scripted reply, a word at a time."""
         prompt = self.count_tokens(messages)
         if prompt + min(params.max_tokens, 64) > self.max_context_tokens:

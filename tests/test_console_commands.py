@@ -33,8 +33,9 @@ async def test_story_lives_in_the_channel_and_survives_a_restart(tmp_path: Path)
     await core.close()
 
 
-async def test_plain_text_after_a_command_fills_its_first_text_option(console: Console,
-                                                                     engine: ScriptedEngine) -> None:
+async def test_plain_text_after_a_command_fills_its_first_text_option(
+    console: Console, engine: ScriptedEngine
+) -> None:
     await console.type("/story start a robot learns to paint")
     assert "a robot learns to paint" in engine.last_prompt()
 
@@ -44,10 +45,8 @@ async def test_continuing_without_a_story_says_how_to_start_one(console: Console
     assert out.splitlines()[-1].startswith("⚠ There is no story running")
 
 
-async def test_story_prompt_drops_oldest_parts_to_fit_and_keeps_the_recap(
-        tmp_path: Path) -> None:
-    engine = ScriptedEngine(script=ScriptedEngine.replying("word " * 300),
-                            max_context_tokens=1200)
+async def test_story_prompt_drops_oldest_parts_to_fit_and_keeps_the_recap(tmp_path: Path) -> None:
+    engine = ScriptedEngine(script=ScriptedEngine.replying("word " * 300), max_context_tokens=1200)
     core = await open_core(tmp_path, engine)
     console = Console(core)
     await console.type("/story start premise:dragons length:short")
@@ -64,7 +63,8 @@ async def test_story_prompt_drops_oldest_parts_to_fit_and_keeps_the_recap(
 
 
 async def test_lyrics_have_a_label_per_section_and_the_chorus_comes_back(
-        console: Console, engine: ScriptedEngine) -> None:
+    console: Console, engine: ScriptedEngine
+) -> None:
     out = await console.type('/lyrics topic:"city rain" structure:verse-chorus-verse-chorus')
     labels = [line for line in out.splitlines() if line.startswith("[")]
     assert labels == ["[Verse 1]", "[Chorus]", "[Verse 2]", "[Chorus]"]
@@ -76,12 +76,14 @@ async def test_a_bad_song_structure_names_the_option(console: Console) -> None:
     assert out.splitlines()[-1].startswith("⚠ `structure`: use sections intro, verse")
 
 
-async def test_summarize_reads_the_console_channel(console: Console,
-                                                   engine: ScriptedEngine) -> None:
+async def test_summarize_reads_the_console_channel(
+    console: Console, engine: ScriptedEngine
+) -> None:
     out = await console.type("/summarize")
     assert "no messages in this channel" in out
-    await console.type("I think the harbour scene should come first.",
-                       "Agreed, and the storm after.")
+    await console.type(
+        "I think the harbour scene should come first.", "Agreed, and the storm after."
+    )
     await console.type("/summarize messages:20 length:short")
     prompt = engine.last_prompt()
     assert "ada: I think the harbour scene should come first." in prompt
@@ -104,11 +106,13 @@ async def test_wrong_number_of_answers_is_one_clear_line(console: Console) -> No
     await console.type("/tutor quiz topic:sonnets questions:2")
     out = await console.type("/tutor answer answers:A")
     assert out.splitlines()[-1] == (
-        '⚠ `answers`: give 2 letters from A to D, one per question in order, e.g. "A A".')
+        '⚠ `answers`: give 2 letters from A to D, one per question in order, e.g. "A A".'
+    )
 
 
-async def test_rewrite_and_explain_and_feedback_reach_the_engine(console: Console,
-                                                                 engine: ScriptedEngine) -> None:
+async def test_rewrite_and_explain_and_feedback_reach_the_engine(
+    console: Console, engine: ScriptedEngine
+) -> None:
     await console.type('/rewrite text:"The cat sat on the mat." style:noir')
     assert "in the style of noir" in engine.last_prompt()
     await console.type('/tutor explain topic:"iambic pentameter" level:beginner')
@@ -117,8 +121,9 @@ async def test_rewrite_and_explain_and_feedback_reach_the_engine(console: Consol
     assert "focusing on pacing" in engine.last_prompt()
 
 
-async def test_chinese_channel_gets_chinese_prompts(console: Console,
-                                                    engine: ScriptedEngine) -> None:
+async def test_chinese_channel_gets_chinese_prompts(
+    console: Console, engine: ScriptedEngine
+) -> None:
     await console.type("/prefs set key:language value:zh", "/story start premise:月光下的猫")
     system, user = engine.requests[-1][0]
     assert "用中文" in system.content
@@ -129,17 +134,20 @@ async def test_prefs_validate_against_declarations(console: Console) -> None:
     out = await console.type("/prefs set key:story.genre value:western")
     assert out.splitlines()[-1] == (
         "⚠ `story.genre`: must be one of fantasy, mystery, sci-fi, horror, romance, adventure, "
-        "fairy-tale, comedy (got 'western').")
+        "fairy-tale, comedy (got 'western')."
+    )
     out = await console.type("/prefs set key:story.genra value:mystery")
     assert "Did you mean `story.genre`?" in out
-    out = await console.type("/prefs set key:story.genre value:horror",
-                             "/prefs reset key:story.genre", "/prefs show")
+    out = await console.type(
+        "/prefs set key:story.genre value:horror", "/prefs reset key:story.genre", "/prefs show"
+    )
     assert "story.genre = fantasy  (default)" in out
 
 
 async def test_forget_deletes_everything_stored_for_the_channel(console: Console) -> None:
-    await console.type("/prefs set key:story.genre value:horror", "/story start premise:x",
-                       "a chat line")
+    await console.type(
+        "/prefs set key:story.genre value:horror", "/story start premise:x", "a chat line"
+    )
     out = await console.type("/prefs forget")
     assert "confirm:true" in out
     out = await console.type("/prefs forget confirm:true")
@@ -152,8 +160,16 @@ async def test_forget_deletes_everything_stored_for_the_channel(console: Console
 
 async def test_help_lists_every_command_and_explains_one(console: Console) -> None:
     out = await console.type("/help")
-    for name in ("story start", "lyrics", "summarize", "tutor quiz", "rewrite", "prefs set",
-                 "help", "skald reload"):
+    for name in (
+        "story start",
+        "lyrics",
+        "summarize",
+        "tutor quiz",
+        "rewrite",
+        "prefs set",
+        "help",
+        "skald reload",
+    ):
         assert f"/{name} — " in out
     out = await console.type("/help command:summarize")
     assert "messages: How many recent messages to read — a whole number from 1 to 200" in out

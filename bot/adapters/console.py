@@ -27,8 +27,14 @@ class ConsoleAdapter:
     serves the lines in order and returns when they are done.
     """
 
-    def __init__(self, core: Core, stdin: TextIO | None = None, stdout: TextIO | None = None,
-                 *, interactive: bool | None = None) -> None:
+    def __init__(
+        self,
+        core: Core,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        *,
+        interactive: bool | None = None,
+    ) -> None:
         self.core = core
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout

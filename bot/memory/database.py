@@ -89,7 +89,13 @@ class Database:
             await conn.close()
             raise
         db = cls(conn, path)
-        await db.migrate(CORE_OWNER, CORE_MIGRATIONS)
+        try:
+            await db.migrate(CORE_OWNER, CORE_MIGRATIONS)
+        except BaseException:
+            # A refused or failed core migration must not leave the connection's
+            # (non-daemon) thread running: the process could never exit.
+            await db.close()
+            raise
         return db
 
     async def close(self) -> None:
@@ -99,7 +105,7 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A read-modify-write transaction: BEGIN IMMEDIATE, commit on success, roll back on error."""
+        """A read-modify-write transaction: BEGIN IMMEDIATE, commit, or roll back on error."""
         async with self._lock:
             # IMMEDIATE takes the write lock up front, so a read followed by a write can
             # never fail with SQLITE_BUSY_SNAPSHOT when another process wrote in between.
@@ -128,8 +134,9 @@ class Database:
         row = await self.fetchone("SELECT version FROM schema_versions WHERE owner = ?", (owner,))
         return int(row["version"]) if row else 0
 
-    async def migrate(self, owner: str, migrations: Sequence[str],
-                      table_prefix: str | None = None) -> int:
+    async def migrate(
+        self, owner: str, migrations: Sequence[str], table_prefix: str | None = None
+    ) -> int:
         """Apply the migrations of `owner` not yet applied, each in its own transaction.
 
         With `table_prefix`, every table a migration creates must start with it and have a
@@ -138,8 +145,9 @@ class Database:
         """
         applied = 0
         async with self.write() as conn:
-            row = await (await conn.execute(
-                "SELECT version FROM schema_versions WHERE owner = ?", (owner,))).fetchone()
+            row = await (
+                await conn.execute("SELECT version FROM schema_versions WHERE owner = ?", (owner,))
+            ).fetchone()
             current = int(row[0]) if row else 0
         if current > len(migrations):
             raise MigrationError(
@@ -155,8 +163,9 @@ class Database:
                 except sqlite3.Error as exc:
                     raise MigrationError(f"{owner} migration {number} failed: {exc}") from exc
                 if table_prefix is not None:
-                    await _check_owned_tables(conn, (await _table_names(conn)) - before,
-                                              owner, table_prefix)
+                    await _check_owned_tables(
+                        conn, (await _table_names(conn)) - before, owner, table_prefix
+                    )
                 await conn.execute(
                     "INSERT INTO schema_versions (owner, version) VALUES (?, ?)"
                     " ON CONFLICT (owner) DO UPDATE SET version = excluded.version",
@@ -215,8 +224,9 @@ async def _scoped_tables(conn: aiosqlite.Connection) -> list[str]:
     return [n for n in names if "scope" in await _columns(conn, n)]
 
 
-async def _check_owned_tables(conn: aiosqlite.Connection, created: Iterable[str], owner: str,
-                              prefix: str) -> None:
+async def _check_owned_tables(
+    conn: aiosqlite.Connection, created: Iterable[str], owner: str, prefix: str
+) -> None:
     for table in created:
         if not table.startswith(prefix):
             raise MigrationError(

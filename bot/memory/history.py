@@ -42,7 +42,8 @@ class MessageLog:
         )
         return [
             HistoryMessage(
-                str(r["author"]), str(r["text"]),
+                str(r["author"]),
+                str(r["text"]),
                 datetime.fromtimestamp(float(r["created_at"]), UTC),
             )
             for r in reversed(rows)

@@ -36,6 +36,6 @@ class PluginStore:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A read-modify-write transaction (BEGIN IMMEDIATE); never hold it across an engine call."""
+        """A read-modify-write transaction; never hold it across an engine call."""
         async with self._db.write() as conn:
             yield conn

