@@ -24,6 +24,8 @@ class GenerationParams:
     max_tokens: int = 256
     temperature: float = 0.8
     top_p: float = 0.95
+    # Above 1 discourages repeating tokens: small models otherwise loop on a phrase.
+    repetition_penalty: float = 1.15
     # A JSON schema the output must follow (structured output); None for free text.
     json_schema: dict[str, Any] | None = None
     stop: tuple[str, ...] = ()

@@ -31,7 +31,7 @@ MIN_REPLY_TOKENS = 64
 # SamplingParams fields a caller may set through GenerationParams.extra; other keys are
 # for other backends and are ignored here.
 _EXTRA_SAMPLING_KEYS = frozenset(
-    {"top_k", "min_p", "min_tokens", "repetition_penalty", "presence_penalty", "frequency_penalty"}
+    {"top_k", "min_p", "min_tokens", "presence_penalty", "frequency_penalty"}
 )
 
 # Chat-format markers that end an assistant turn in ChatML-style templates (SmolLM2's).
@@ -261,6 +261,7 @@ class VllmEngine:
             max_tokens=max_tokens,
             temperature=params.temperature,
             top_p=params.top_p,
+            repetition_penalty=params.repetition_penalty,
             seed=params.seed,
             stop=list(params.stop) or None,
             # End the turn at the chat format's marker even if the model's eos differs;
@@ -289,7 +290,15 @@ class VllmEngine:
                 logger.debug("aborting requests at close failed", exc_info=True)
         # shutdown() waits for the engine-core process to exit (seconds); it is written to
         # be called from another thread and hands loop work back thread-safely.
-        await asyncio.to_thread(llm.shutdown)
+        # vLLM's output handler logs the engine core's exit as an ERROR while it shuts down
+        # on purpose; keep that expected line out of the bot's log.
+        handler_log = logging.getLogger("vllm.v1.engine.async_llm")
+        level = handler_log.level
+        handler_log.setLevel(logging.CRITICAL)
+        try:
+            await asyncio.to_thread(llm.shutdown)
+        finally:
+            handler_log.setLevel(level)
         await asyncio.sleep(0)  # let the socket and task clean-up it scheduled run
         del llm
         # AsyncLLM sits in reference cycles; collect it now, while modules are alive, or
@@ -308,6 +317,9 @@ def _set_vllm_environment(settings: EngineSettings) -> None:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["VLLM_NO_USAGE_STATS"] = "1"
     os.environ["DO_NOT_TRACK"] = "1"
+    # vLLM prints its own log lines to stdout, mixed into the console's replies; this hands
+    # them to Python logging instead (stderr, at the level config.yaml sets).
+    os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
     # The CPU platform reads this (whole GiB) and it overrides kv_cache_memory_bytes, so
     # set it to the same value rather than let a stale one in the environment win.
     os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(_kv_cache_gib(settings))
