@@ -83,15 +83,15 @@ def test_a_new_user_runs_the_script_and_the_channel_remembers(tmp_path: Path) ->
     second = run_skaldbot(SECOND_RUN.format(long="x" * 20_000), tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "Traceback" not in second.stdout + second.stderr
-    got = list(replies(second.stdout).values())
-    assert got[0] == "⚠ Unknown command /stroy. Did you mean /story?"
-    assert len(got[1]) > 20 and "⚠" not in got[1]  # the story survived the restart
-    assert got[2] == "⚠ `messages`: must be a whole number from 1 to 200 (got '500')."
-    assert got[3] == "⚠ `topic`: is required (What the quiz is about)."
-    assert got[4].startswith("⚠ `story.genre`: must be one of fantasy, mystery")
-    assert got[5] == "⚠ `premise`: is 20,000 characters; the limit is 500."
-    assert got[6] == '⚠ Unbalanced quote: every " needs a closing ".'
-    assert "story.genre = mystery  — Genre of new stories" in got[7]
+    answers = list(replies(second.stdout).values())
+    assert answers[0] == "⚠ Unknown command /stroy. Did you mean /story?"
+    assert len(answers[1]) > 20 and "⚠" not in answers[1]  # the story survived the restart
+    assert answers[2] == "⚠ `messages`: must be a whole number from 1 to 200 (got '500')."
+    assert answers[3] == "⚠ `topic`: is required (What the quiz is about)."
+    assert answers[4].startswith("⚠ `story.genre`: must be one of fantasy, mystery")
+    assert answers[5] == "⚠ `premise`: is 20,000 characters; the limit is 500."
+    assert answers[6] == '⚠ Unbalanced quote: every " needs a closing ".'
+    assert "story.genre = mystery  — Genre of new stories" in answers[7]
 
 
 async def test_every_generating_plugin_on_the_real_engine(
