@@ -8,6 +8,7 @@ import gc
 import logging
 import math
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -215,12 +216,25 @@ class VllmEngine:
         )
         self._active.add(request_id)
         finished = False
+        started = time.monotonic()
+        generated = 0
         try:
             async for output in generator:
                 finished = output.finished
+                if output.outputs:
+                    generated += len(output.outputs[0].token_ids)
                 delta: str = output.outputs[0].text if output.outputs else ""
                 if delta:
                     yield delta
+            elapsed = time.monotonic() - started
+            logger.info(
+                "request %s: %d prompt tokens, %d generated in %.2f s (%.1f tokens/s)",
+                request_id,
+                len(prompt_ids),
+                generated,
+                elapsed,
+                generated / max(elapsed, 1e-9),
+            )
         except EngineDeadError as exc:
             finished = True  # nothing to abort: the engine core is gone
             logger.error("the vLLM engine core died; it is rebuilt on the next request")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 from typing import TextIO
 
 from bot.commandline import is_command, parse_command
@@ -47,10 +48,23 @@ class ConsoleAdapter:
         """Serve lines until end of input."""
         if self.interactive:
             self._print("Skald is ready. Type /help for the commands, Ctrl-D to quit.\n")
-        while True:
-            line = await asyncio.to_thread(self._read_line)
-            if line is None:
-                return
+        loop = asyncio.get_running_loop()
+        lines: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def read_all() -> None:
+            while True:
+                line = self._read_line()
+                try:
+                    loop.call_soon_threadsafe(lines.put_nowait, line)
+                except RuntimeError:
+                    return  # the bot has shut down; nobody reads any more
+                if line is None:
+                    return
+
+        # A daemon thread, not asyncio.to_thread: a thread blocked in input() must not keep
+        # the process alive after Ctrl-C or SIGTERM.
+        threading.Thread(target=read_all, name="skald-console-input", daemon=True).start()
+        while (line := await lines.get()) is not None:
             await self.handle_line(line)
 
     def _read_line(self) -> str | None:
