@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Mapping
 
 from bot.config import Config
-from bot.invocation import Invocation
+from bot.invocation import ChannelRef, Invocation
 from bot.loader import LoadFailure, PluginManager, PluginSource
 from bot.memory import Database, MessageLog, PrefStore
+from bot.options import AutocompleteRequest
 from bot.preferences import Pref, PrefCatalog, Preferences
 from bot.router import Router, Run
 from engine import Engine
 
 log = logging.getLogger(__name__)
+
+# Discord gives autocomplete 3 s in all; leave room for the round trip.
+AUTOCOMPLETE_TIMEOUT_S = 1.5
 
 
 def core_prefs(config: Config) -> list[Pref]:
@@ -68,6 +74,33 @@ class Core:
     async def preferences(self, scope: str) -> Preferences:
         """A channel's preferences: its stored values over the declared defaults."""
         return Preferences(self.catalog, await self.prefs.all(scope))
+
+    async def autocomplete(
+        self,
+        command: str,
+        option: str,
+        current: str,
+        options: Mapping[str, object],
+        channel: ChannelRef,
+    ) -> list[str]:
+        """Suggestions for an option being typed; [] when there are none or they fail.
+
+        Suggestions read only what is already in memory and are cut off after
+        AUTOCOMPLETE_TIMEOUT_S, so a platform's own deadline for them always holds.
+        """
+        spec = self.plugins.commands.get(command)
+        opt = spec.option(option) if spec else None
+        if opt is None:
+            return []
+        request = AutocompleteRequest(option, current, options, channel, self)
+        if opt.autocomplete is None:
+            return request.matching(str(c.name) for c in opt.choices)
+        try:
+            async with asyncio.timeout(AUTOCOMPLETE_TIMEOUT_S):
+                return [str(s) for s in await opt.autocomplete(request)][:25]
+        except Exception:
+            log.warning("autocomplete of /%s %s failed", command, option, exc_info=True)
+            return []
 
     def dispatch(self, inv: Invocation) -> Run:
         """Serve one invocation; see Router.dispatch."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import types
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import (
     TYPE_CHECKING,
@@ -25,6 +25,10 @@ from typing import (
 )
 
 from bot.errors import DeclarationError, OptionError
+from bot.invocation import ChannelRef
+
+if TYPE_CHECKING:
+    from bot.core import Core
 
 __all__ = [
     "AutocompleteFn",
@@ -91,7 +95,19 @@ class AutocompleteRequest:
 
     option: str
     current: str
-    channel_scope: str
+    # The other options as typed so far (raw), e.g. the key while the value is being typed.
+    options: Mapping[str, object]
+    channel: ChannelRef
+    # Everything the bot knows (loaded plugins, preference declarations), read-only here.
+    core: Core
+
+    def matching(self, candidates: Iterable[str]) -> list[str]:
+        """Candidates starting with what was typed, then those containing it (25 at most)."""
+        typed = self.current.strip().casefold()
+        items = list(dict.fromkeys(candidates))
+        starts = [c for c in items if c.casefold().startswith(typed)]
+        contains = [c for c in items if typed in c.casefold() and c not in starts]
+        return (starts + contains)[:25]
 
 
 @dataclass(frozen=True, slots=True)

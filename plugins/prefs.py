@@ -10,19 +10,44 @@ from typing import Annotated
 from bot import AutocompleteRequest, Context, NoOptions, Param, Plugin, command
 
 
+async def suggest_keys(request: AutocompleteRequest) -> Sequence[str]:
+    """The declared preference keys matching what was typed."""
+    return request.matching(p.key for p in request.core.catalog)
+
+
+async def suggest_values(request: AutocompleteRequest) -> Sequence[str]:
+    """The allowed values of the key chosen in the same command."""
+    key = str(request.options.get("key", ""))
+    if key not in request.core.catalog:
+        return []
+    pref = request.core.catalog.get(key)
+    allowed = [str(c) for c in pref.choices] or (["true", "false"] if pref.type is bool else [])
+    return request.matching(allowed)
+
+
 @dataclass(frozen=True)
 class SetOptions:
     """Options of /prefs set."""
 
-    key: Annotated[str, Param("The preference to change, e.g. story.genre", max_length=64)]
-    value: Annotated[str, Param("Its new value", max_length=200)]
+    key: Annotated[
+        str,
+        Param(
+            "The preference to change, e.g. story.genre", max_length=64, autocomplete=suggest_keys
+        ),
+    ]
+    value: Annotated[str, Param("Its new value", max_length=200, autocomplete=suggest_values)]
 
 
 @dataclass(frozen=True)
 class ResetOptions:
     """Options of /prefs reset."""
 
-    key: Annotated[str, Param("The preference to set back to its default", max_length=64)]
+    key: Annotated[
+        str,
+        Param(
+            "The preference to set back to its default", max_length=64, autocomplete=suggest_keys
+        ),
+    ]
 
 
 @dataclass(frozen=True)
@@ -79,9 +104,3 @@ class Prefs(Plugin):
         counts = await ctx.core.db.forget(ctx.channel.scope)
         total = sum(counts.values())
         await ctx.reply.write(f"Forgot this channel: {total} stored rows deleted.")
-
-
-async def suggest_keys(request: AutocompleteRequest, keys: Sequence[str]) -> list[str]:
-    """Preference keys containing what the user typed (for adapters with autocomplete)."""
-    typed = request.current.casefold()
-    return [k for k in keys if typed in k.casefold()][:25]

@@ -29,10 +29,7 @@ SUGGESTED_STYLES = (
 
 async def suggest_styles(request: AutocompleteRequest) -> Sequence[str]:
     """Styles that start with (or contain) what the user typed."""
-    typed = request.current.strip().casefold()
-    starts = [s for s in SUGGESTED_STYLES if s.startswith(typed)]
-    contains = [s for s in SUGGESTED_STYLES if typed in s and s not in starts]
-    return (starts + contains)[:25]
+    return request.matching(SUGGESTED_STYLES)
 
 
 @dataclass(frozen=True)
