@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -75,16 +76,12 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
         "this takes a minute)…"
     )
     loader = asyncio.create_task(watch_engine_start(engine, started))
-    pid_file = config.data_dir / "skaldbot.pid"
+    pid_file = pid_path(config.data_dir)
     pid_file.write_text(str(os.getpid()))
-    loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     assert main is not None
-    with contextlib.suppress(NotImplementedError):
-        loop.add_signal_handler(signal.SIGTERM, main.cancel)
-        loop.add_signal_handler(
-            signal.SIGHUP, lambda: asyncio.ensure_future(reload_requested(core, config.data_dir))
-        )
+    signals = ControlSignals(core, config.data_dir, stop=main.cancel)
+    signals.install()
     try:
         await ConsoleAdapter(core, stdin, stdout).run()
         return 0
@@ -93,13 +90,46 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
         return 0
     finally:
         loader.cancel()
-        with contextlib.suppress(NotImplementedError):
-            loop.remove_signal_handler(signal.SIGTERM)
-            loop.remove_signal_handler(signal.SIGHUP)
+        signals.remove()
         await core.close()
         await engine.close()
         with contextlib.suppress(FileNotFoundError):
             pid_file.unlink()
+
+
+def pid_path(data_dir: Path) -> Path:
+    """Where a running bot writes its process id (for `skaldbot reload`)."""
+    return data_dir / "skaldbot.pid"
+
+
+class ControlSignals:
+    """SIGTERM stops the bot cleanly; SIGHUP reloads the plugins `skaldbot reload` named."""
+
+    def __init__(self, core: Core, data_dir: Path, stop: Callable[[], object]) -> None:
+        self._core = core
+        self._data_dir = data_dir
+        self._stop = stop
+        self._reloads: set[asyncio.Task[None]] = set()
+
+    def install(self) -> None:
+        """Route the signals to this bot's event loop."""
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError):  # platforms without POSIX signals
+            loop.add_signal_handler(signal.SIGTERM, self._stop)
+            loop.add_signal_handler(signal.SIGHUP, self._reload)
+
+    def remove(self) -> None:
+        """Give the signals back."""
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError):
+            loop.remove_signal_handler(signal.SIGTERM)
+            loop.remove_signal_handler(signal.SIGHUP)
+
+    def _reload(self) -> None:
+        # Keep a reference: the event loop holds tasks only weakly.
+        task = asyncio.create_task(reload_requested(self._core, self._data_dir))
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
 
 
 def reload_request_path(data_dir: Path) -> Path:

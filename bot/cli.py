@@ -117,9 +117,9 @@ async def _commands(config: Config, *, as_json: bool) -> int:
 
 
 def _reload(config: Config, names: list[str]) -> int:
-    from bot.app import reload_request_path
+    from bot.app import pid_path, reload_request_path
 
-    pid_file = config.data_dir / "skaldbot.pid"
+    pid_file = pid_path(config.data_dir)
     try:
         pid = int(pid_file.read_text().strip())
     except (FileNotFoundError, ValueError):

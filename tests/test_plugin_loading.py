@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import os
 import re
 import sys
 from pathlib import Path
@@ -172,3 +174,33 @@ async def test_a_plugin_may_only_create_tables_it_owns(tmp_path: Path, folder: P
     )
     assert "users" not in await core.db.scoped_tables()
     await core.close()
+
+
+async def test_skaldbot_reload_reaches_the_running_bot(
+    tmp_path: Path,
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.app import ControlSignals, pid_path
+    from bot.cli import main
+
+    data = tmp_path / "data"
+    core = await core_with_folder(data, folder, ScriptedEngine())
+    signals = ControlSignals(core, data, stop=lambda: None)
+    signals.install()
+    try:
+        pid_path(data).write_text(str(os.getpid()))  # this test process plays the bot
+        source = folder / "haiku.py"
+        source.write_text(source.read_text().replace("about something", "after a reload"))
+        monkeypatch.setenv("SKALD_DATA_DIR", str(data))
+        assert main(["--config", str(README.parent / "config.yaml"), "reload", "haiku"]) == 0
+        for _ in range(100):
+            if core.plugins.commands["haiku"].description == "Write a haiku after a reload":
+                break
+            await asyncio.sleep(0.02)
+        assert core.plugins.commands["haiku"].description == "Write a haiku after a reload"
+        assert "Reloaded haiku." in capsys.readouterr().err
+    finally:
+        signals.remove()
+        await core.close()
