@@ -46,9 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # vLLM and friends are chatty at INFO; the bot's own lines are what people need to see.
+    # vLLM and friends warn about things only their developers can act on (Triton, CUDA
+    # graphs); keep their lines out unless the operator asked for INFO or DEBUG.
+    quiet = logging.ERROR if config.log_level in ("WARNING", "ERROR") else logging.INFO
     for noisy in ("vllm", "transformers", "torch", "httpx"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+        logging.getLogger(noisy).setLevel(quiet)
     if args.command == "run":
         return _run(config)
     if args.command == "prepare-model":

@@ -217,6 +217,7 @@ class VllmEngine:
         self._active.add(request_id)
         finished = False
         started = time.monotonic()
+        first_token_s = 0.0
         generated = 0
         try:
             async for output in generator:
@@ -225,14 +226,17 @@ class VllmEngine:
                     generated += len(output.outputs[0].token_ids)
                 delta: str = output.outputs[0].text if output.outputs else ""
                 if delta:
+                    first_token_s = first_token_s or time.monotonic() - started
                     yield delta
             elapsed = time.monotonic() - started
             logger.info(
-                "request %s: %d prompt tokens, %d generated in %.2f s (%.1f tokens/s)",
+                "request %s: %d prompt tokens, %d generated in %.2f s "
+                "(first token after %.2f s, %.1f tokens/s)",
                 request_id,
                 len(prompt_ids),
                 generated,
                 elapsed,
+                first_token_s,
                 generated / max(elapsed, 1e-9),
             )
         except EngineDeadError as exc:
