@@ -95,7 +95,8 @@ class ConsoleAdapter:
         run = self.core.dispatch(inv)
         try:
             await self.print_reply(run.reply)
-        except asyncio.CancelledError:
+        except BaseException:
+            # Shutting down, or the terminal went away: stop generating for nobody.
             run.cancel()
             await run.wait()
             raise

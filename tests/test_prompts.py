@@ -1,0 +1,55 @@
+"""Prompt files are data: every template exists in English and Chinese and renders."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.prompts import PROMPTS_DIR, PromptError, PromptFile
+from tests.conftest import Console
+from tests.scripted_engine import ScriptedEngine
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.mark.parametrize("path", sorted(PROMPTS_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_each_prompt_file_has_both_languages_with_the_same_templates(path: Path) -> None:
+    prompts = PromptFile(path)
+    assert "system" in prompts.names()
+
+
+async def test_a_chinese_channel_renders_every_plugin_prompt_in_chinese(
+    console: Console, engine: ScriptedEngine
+) -> None:
+    await console.type("/prefs set key:language value:zh", "有人在吗？")
+    lines = [
+        "/story start premise:灯塔",
+        "/story continue direction:暴风雨",
+        "/story recap",
+        "/story end",
+        "/lyrics topic:雨 structure:intro-verse-pre-chorus-chorus-bridge-hook-outro",
+        "/summarize",
+        "/tutor explain topic:比喻 level:advanced",
+        "/tutor quiz topic:诗 questions:2 level:intermediate",
+        "/tutor feedback text:天黑了。 focus:style",
+        "/rewrite text:早上好 style:武侠",
+    ]
+    for line in lines:
+        before = len(engine.requests)
+        out = await console.type(line)
+        assert "⚠" not in out, out
+        assert len(engine.requests) > before, line
+        for system, user in (r[0] for r in engine.requests[before:]):
+            assert CJK.search(system.content) and CJK.search(user.content), line
+
+
+def test_a_template_with_a_missing_language_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "half.yaml"
+    path.write_text("en:\n  system: hi\n")
+    with pytest.raises(PromptError, match="needs a section for each language: en, zh"):
+        PromptFile(path)
+    path.write_text("en:\n  system: hi\n  extra: x\nzh:\n  system: 你好\n")
+    with pytest.raises(PromptError, match="languages must define the same templates"):
+        PromptFile(path)
