@@ -48,9 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # vLLM and friends warn about things only their developers can act on (Triton, CUDA
     # graphs); keep their lines out unless the operator asked for INFO or DEBUG.
-    quiet = logging.ERROR if config.log_level in ("WARNING", "ERROR") else logging.INFO
+    quiet = "ERROR" if config.log_level in ("WARNING", "ERROR") else config.log_level
     for noisy in ("vllm", "transformers", "torch", "httpx"):
         logging.getLogger(noisy).setLevel(quiet)
+    # vLLM configures its own logging, in its engine-core processes too, from this variable.
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", quiet)
     if args.command == "run":
         return _run(config)
     if args.command == "prepare-model":

@@ -108,7 +108,7 @@ class VllmEngine:
             raise EngineUnavailable("the engine was closed while starting")
         self._llm, self._tokenizer = box.pop()
         self._end_of_turn_ids = _end_of_turn_ids(self._tokenizer)
-        self._progress("language model ready")
+        logger.info("language model ready")
 
     def _build(self) -> tuple[Any, Any]:
         """Resolve the model folder and create the tokenizer and the AsyncLLM (blocking)."""
@@ -335,9 +335,11 @@ def _set_vllm_environment(settings: EngineSettings) -> None:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["VLLM_NO_USAGE_STATS"] = "1"
     os.environ["DO_NOT_TRACK"] = "1"
-    # vLLM prints its own log lines to stdout, mixed into the console's replies; this hands
-    # them to Python logging instead (stderr, at the level config.yaml sets).
-    os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
+    # vLLM logs to stdout by default, where the console prints replies; send it to stderr.
+    # Set in the environment so its engine-core processes log the same way.
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    # Library deprecation notices in those processes are for vLLM's developers, not ours.
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
     # The CPU platform reads this (whole GiB) and it overrides kv_cache_memory_bytes, so
     # set it to the same value rather than let a stale one in the environment win.
     os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(_kv_cache_gib(settings))

@@ -50,9 +50,14 @@ class ConsoleAdapter:
             self._print("Skald is ready. Type /help for the commands, Ctrl-D to quit.\n")
         loop = asyncio.get_running_loop()
         lines: asyncio.Queue[str | None] = asyncio.Queue()
+        # The next prompt appears only once the previous reply is printed.
+        ready = threading.Event()
+        ready.set()
 
         def read_all() -> None:
             while True:
+                ready.wait()
+                ready.clear()
                 line = self._read_line()
                 try:
                     loop.call_soon_threadsafe(lines.put_nowait, line)
@@ -66,6 +71,7 @@ class ConsoleAdapter:
         threading.Thread(target=read_all, name="skald-console-input", daemon=True).start()
         while (line := await lines.get()) is not None:
             await self.handle_line(line)
+            ready.set()
 
     def _read_line(self) -> str | None:
         if self.interactive:
