@@ -301,3 +301,15 @@ async def test_two_connections_lose_no_read_modify_write_update(tmp_path: Path) 
     finally:
         await first.close()
         await second.close()
+
+
+async def test_reading_inside_a_write_block_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "nested.sqlite3")
+    try:
+        with pytest.raises(RuntimeError, match="already holds the database"):
+            async with db.write():
+                await db.fetchone("SELECT 1")
+        # The failed block rolled back and released the connection.
+        assert await db.fetchone("SELECT 1") is not None
+    finally:
+        await db.close()

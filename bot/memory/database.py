@@ -67,6 +67,23 @@ class Database:
         # One connection serves every coroutine: the lock keeps one transaction at a time,
         # so a reader never sees another coroutine's half-done write.
         self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def _locked(self) -> AsyncIterator[None]:
+        """Hold the connection; a task asking again while it holds it gets an error, not a hang."""
+        task = asyncio.current_task()
+        if task is not None and task is self._holder:
+            raise RuntimeError(
+                "this task already holds the database (inside a write() block): run the "
+                "statement on the connection that block gives you"
+            )
+        async with self._lock:
+            self._holder = task
+            try:
+                yield
+            finally:
+                self._holder = None
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -100,13 +117,13 @@ class Database:
 
     async def close(self) -> None:
         """Close the connection (its thread ends with it)."""
-        async with self._lock:
+        async with self._locked():
             await self._conn.close()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:
         """A read-modify-write transaction: BEGIN IMMEDIATE, commit, or roll back on error."""
-        async with self._lock:
+        async with self._locked():
             # IMMEDIATE takes the write lock up front, so a read followed by a write can
             # never fail with SQLITE_BUSY_SNAPSHOT when another process wrote in between.
             await self._conn.execute("BEGIN IMMEDIATE")
@@ -120,12 +137,12 @@ class Database:
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run one query and return every row."""
-        async with self._lock, self._conn.execute(sql, params) as cursor:
+        async with self._locked(), self._conn.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         """Run one query and return its first row, or None."""
-        async with self._lock, self._conn.execute(sql, params) as cursor:
+        async with self._locked(), self._conn.execute(sql, params) as cursor:
             row: sqlite3.Row | None = await cursor.fetchone()
             return row
 
@@ -176,7 +193,7 @@ class Database:
 
     async def scoped_tables(self) -> list[str]:
         """Every table that holds per-channel rows (has a `scope` column)."""
-        async with self._lock:
+        async with self._locked():
             return await _scoped_tables(self._conn)
 
     async def forget(self, scope: str) -> dict[str, int]:
