@@ -1,0 +1,143 @@
+"""Streaming a reply into platform messages: one message edited as text arrives.
+
+Every adapter that edits messages (Discord, Slack) drives a `MessageStreamer` with its own
+`MessageTarget`. Edits are throttled by a token bucket the adapter shares across all streams
+that draw on the same platform budget, deltas that arrive while waiting are coalesced into
+one edit, the final text is always flushed, and text past the platform's message length
+continues in further messages, split at natural boundaries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from bot.ratelimit import TokenBucket
+from bot.reply import MessageBreak, Notice, Reply, TextDelta
+from bot.splitting import split_text
+
+H = TypeVar("H")
+
+
+class MessageTarget(Protocol[H]):
+    """Where a streamed reply goes: post a message, edit it, show a notice."""
+
+    @property
+    def max_length(self) -> int:
+        """The most characters one message may hold."""
+        ...
+
+    async def post(self, text: str) -> H:
+        """Send a new message; returns what `edit` needs to change it."""
+        ...
+
+    async def edit(self, handle: H, text: str) -> None:
+        """Replace a sent message's text."""
+        ...
+
+    async def notice(self, notice: Notice) -> None:
+        """Show a notice (ephemeral where the platform can)."""
+        ...
+
+
+@dataclass
+class _Message(Generic[H]):
+    handle: H | None = None
+    text: str = ""
+    shown: str = ""
+
+
+@dataclass
+class StreamStats:
+    """What one delivery cost, for tests and metrics."""
+
+    posts: int = 0
+    edits: int = 0
+    messages: list[str] = field(default_factory=list)
+
+
+class MessageStreamer(Generic[H]):
+    """Delivers one Reply to one MessageTarget within a shared edit budget."""
+
+    def __init__(
+        self,
+        target: MessageTarget[H],
+        bucket: TokenBucket,
+        first: H | None = None,
+        first_text: str = "",
+    ) -> None:
+        self._target = target
+        self._bucket = bucket
+        # An adapter may hand over a message it already posted (a "working…" placeholder).
+        self._current: _Message[H] = _Message(first, "", first_text)
+        self._dirty = asyncio.Event()
+        self._send_lock = asyncio.Lock()
+        self.stats = StreamStats()
+
+    async def deliver(self, reply: Reply) -> StreamStats:
+        """Consume the reply's events until it closes; the final text is always shown."""
+        flusher = asyncio.create_task(self._flush_when_allowed())
+        try:
+            async for event in reply.events():
+                if isinstance(event, TextDelta):
+                    self._current.text += event.text
+                    if len(self._current.text) > self._target.max_length:
+                        await self._overflow()
+                    self._dirty.set()
+                elif isinstance(event, MessageBreak):
+                    await self._finish_message()
+                elif isinstance(event, Notice):
+                    await self._target.notice(event)
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            # 1) Always flush the final text, even when the reader was cancelled.
+            await asyncio.shield(self._finish_message())
+        return self.stats
+
+    async def _flush_when_allowed(self) -> None:
+        while True:
+            await self._dirty.wait()
+            await self._bucket.take()
+            self._dirty.clear()
+            await self._send(self._current)
+
+    async def _send(self, message: _Message[H]) -> None:
+        async with self._send_lock:
+            text = message.text.strip()
+            if not text or text == message.shown:
+                return
+            if message.handle is None:
+                message.handle = await self._target.post(text)
+                self.stats.posts += 1
+            else:
+                await self._target.edit(message.handle, text)
+                self.stats.edits += 1
+            message.shown = text
+
+    async def _finish_message(self) -> None:
+        """Show the current message's final text, then start a new message."""
+        message = self._current
+        if message.text.strip() and message.text.strip() != message.shown:
+            await self._bucket.take()
+            await self._send(message)
+        if message.shown:
+            self.stats.messages.append(message.shown)
+        self._current = _Message()
+        self._dirty.clear()
+
+    async def _overflow(self) -> None:
+        """The message grew past the limit: finish it at a boundary, continue in new ones."""
+        text = self._current.text
+        pieces = split_text(text, self._target.max_length)
+        # The last piece keeps growing: keep the space or newline the next delta follows.
+        trailing = text[len(text.rstrip()) :]
+        self._current.text = pieces[0]
+        await self._finish_message()
+        for piece in pieces[1:-1]:
+            self._current.text = piece
+            await self._finish_message()
+        self._current.text = pieces[-1] + trailing if len(pieces) > 1 else ""

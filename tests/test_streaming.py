@@ -1,0 +1,121 @@
+"""Streaming a reply into edited platform messages, within a shared budget."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from bot.ratelimit import TokenBucket
+from bot.reply import Notice, Reply
+from bot.streaming import MessageStreamer
+
+
+@dataclass
+class RecordingTarget:
+    """A platform that records what was posted and edited."""
+
+    max_length: int = 2000
+    messages: dict[int, str] = field(default_factory=dict)
+    calls: list[tuple[str, int, str]] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+
+    async def post(self, text: str) -> int:
+        handle = len(self.messages) + 1
+        self.messages[handle] = text
+        self.calls.append(("post", handle, text))
+        return handle
+
+    async def edit(self, handle: int, text: str) -> None:
+        self.messages[handle] = text
+        self.calls.append(("edit", handle, text))
+
+    async def notice(self, notice: Notice) -> None:
+        self.notices.append(notice)
+
+
+async def write_slowly(reply: Reply, words: list[str], delay: float = 0.001) -> None:
+    for word in words:
+        await reply.write(word)
+        await asyncio.sleep(delay)
+    reply.close()
+
+
+async def test_one_message_is_edited_as_text_arrives_and_ends_complete() -> None:
+    target = RecordingTarget()
+    reply = Reply()
+    words = [f"w{i} " for i in range(200)]
+    streamer = MessageStreamer(target, TokenBucket(rate=100, burst=2))
+    writer = asyncio.create_task(write_slowly(reply, words))
+    stats = await streamer.deliver(reply)
+    await writer
+    assert target.messages == {1: "".join(words).strip()}
+    assert stats.posts == 1
+    # Deltas that arrive while waiting for the budget are coalesced: far fewer edits than words.
+    assert 0 < stats.edits < len(words) / 2
+
+
+async def test_twenty_streams_share_one_budget_and_all_finish_with_their_full_text() -> None:
+    bucket = TokenBucket(rate=200, burst=5)
+    targets = [RecordingTarget() for _ in range(20)]
+    replies = [Reply() for _ in targets]
+    texts = [[f"s{n}w{i} " for i in range(40)] for n in range(20)]
+    writers = [asyncio.create_task(write_slowly(r, t)) for r, t in zip(replies, texts, strict=True)]
+    stats = await asyncio.gather(
+        *(MessageStreamer(t, bucket).deliver(r) for t, r in zip(targets, replies, strict=True))
+    )
+    await asyncio.gather(*writers)
+    for target, text in zip(targets, texts, strict=True):
+        assert target.messages[1] == "".join(text).strip()
+    calls = sum(s.posts + s.edits for s in stats)
+    assert calls <= 20 * 40  # never more calls than deltas; the bucket decides the pace
+
+
+async def test_a_long_reply_continues_in_further_messages_at_boundaries() -> None:
+    target = RecordingTarget(max_length=120)
+    reply = Reply()
+    sentences = [f"Sentence number {i} is here. " for i in range(20)]
+    writer = asyncio.create_task(write_slowly(reply, sentences, delay=0))
+    stats = await MessageStreamer(target, TokenBucket(rate=1000, burst=10)).deliver(reply)
+    await writer
+    assert len(stats.messages) > 1
+    assert all(len(m) <= 120 and m.endswith(".") for m in stats.messages)
+    assert " ".join(stats.messages) == "".join(sentences).strip()
+    assert list(target.messages.values()) == stats.messages
+
+
+async def test_message_breaks_and_notices() -> None:
+    target = RecordingTarget()
+    reply = Reply()
+    await reply.write("first")
+    await reply.new_message()
+    await reply.write("second")
+    await reply.notice("careful", kind="error")
+    reply.close()
+    stats = await MessageStreamer(target, TokenBucket(rate=1000, burst=10)).deliver(reply)
+    assert stats.messages == ["first", "second"]
+    assert [n.text for n in target.notices] == ["careful"]
+
+
+async def test_a_placeholder_message_is_reused_for_the_reply() -> None:
+    target = RecordingTarget()
+    handle = await target.post("Working on it…")
+    reply = Reply()
+    await reply.write("Here it is.")
+    reply.close()
+    await MessageStreamer(
+        target, TokenBucket(rate=1000, burst=10), first=handle, first_text="Working on it…"
+    ).deliver(reply)
+    assert target.messages == {1: "Here it is."}
+
+
+async def test_the_final_text_is_flushed_even_when_the_reader_is_cancelled() -> None:
+    target = RecordingTarget()
+    reply = Reply()
+    await reply.write("partial text")
+    task = asyncio.create_task(
+        MessageStreamer(target, TokenBucket(rate=1000, burst=10)).deliver(reply)
+    )
+    await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert target.messages == {1: "partial text"}
