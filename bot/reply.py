@@ -34,7 +34,12 @@ class Notice:
     private: bool = True
 
 
-ReplyEvent = TextDelta | MessageBreak | Notice
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The command passed validation and checks; its handler is starting (show "working")."""
+
+
+ReplyEvent = TextDelta | MessageBreak | Notice | Accepted
 
 
 class Reply:
@@ -64,6 +69,11 @@ class Reply:
         """Finish the current message; the next write starts another."""
         if not self._closed:
             self._queue.put_nowait(MessageBreak())
+
+    def accept(self) -> None:
+        """Tell the adapter the command is accepted and the work begins."""
+        if not self._closed:
+            self._queue.put_nowait(Accepted())
 
     async def notice(
         self, text: str, *, kind: Literal["info", "error"] = "info", private: bool = True

@@ -101,6 +101,7 @@ class Router:
             with self.slots.hold(inv.channel.scope):
                 self.cooldowns.check(spec, inv)
                 # 3) The handler, with everything it needs, under a deadline.
+                reply.accept()
                 ctx = await self._context(spec, inv, options, reply)
                 plugin = self._core.plugins.instance(spec.plugin)
                 async with asyncio.timeout(self._timeout):

@@ -37,6 +37,10 @@ class MessageTarget(Protocol[H]):
         """Replace a sent message's text."""
         ...
 
+    async def delete(self, handle: H) -> None:
+        """Remove a sent message (a "working…" message that got no reply)."""
+        ...
+
     async def notice(self, notice: Notice) -> None:
         """Show a notice (ephemeral where the platform can)."""
         ...
@@ -65,13 +69,13 @@ class MessageStreamer(Generic[H]):
         self,
         target: MessageTarget[H],
         bucket: TokenBucket,
-        first: H | None = None,
-        first_text: str = "",
+        placeholder: str | None = None,
     ) -> None:
         self._target = target
         self._bucket = bucket
-        # An adapter may hand over a message it already posted (a "working…" placeholder).
-        self._current: _Message[H] = _Message(first, "", first_text)
+        # Posted as soon as the command is accepted ("working…"), then edited into the reply.
+        self._placeholder = placeholder
+        self._current: _Message[H] = _Message()
         self._dirty = asyncio.Event()
         self._send_lock = asyncio.Lock()
         self.stats = StreamStats()
@@ -90,6 +94,11 @@ class MessageStreamer(Generic[H]):
                     await self._finish_message()
                 elif isinstance(event, Notice):
                     await self._target.notice(event)
+                elif self._placeholder and self._current.handle is None:  # Accepted
+                    self._current.text = self._placeholder
+                    await self._bucket.take()
+                    await self._send(self._current)
+                    self._current.text = ""
         finally:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -121,10 +130,19 @@ class MessageStreamer(Generic[H]):
     async def _finish_message(self) -> None:
         """Show the current message's final text, then start a new message."""
         message = self._current
+        if (
+            message.handle is not None
+            and message.shown == self._placeholder
+            and not (message.text.strip())
+        ):
+            # Accepted, then nothing to show (the handler stopped with a notice): the
+            # "working…" message would otherwise stay forever.
+            await self._target.delete(message.handle)
+            message.handle, message.shown = None, ""
         if message.text.strip() and message.text.strip() != message.shown:
             await self._bucket.take()
             await self._send(message)
-        if message.shown:
+        if message.shown and message.shown != self._placeholder:
             self.stats.messages.append(message.shown)
         self._current = _Message()
         self._dirty.clear()

@@ -29,6 +29,10 @@ class RecordingTarget:
         self.messages[handle] = text
         self.calls.append(("edit", handle, text))
 
+    async def delete(self, handle: int) -> None:
+        del self.messages[handle]
+        self.calls.append(("delete", handle, ""))
+
     async def notice(self, notice: Notice) -> None:
         self.notices.append(notice)
 
@@ -96,16 +100,41 @@ async def test_message_breaks_and_notices() -> None:
     assert [n.text for n in target.notices] == ["careful"]
 
 
-async def test_a_placeholder_message_is_reused_for_the_reply() -> None:
+async def test_a_working_message_appears_on_acceptance_and_becomes_the_reply() -> None:
     target = RecordingTarget()
-    handle = await target.post("Working on it…")
     reply = Reply()
+    streamer = MessageStreamer(target, TokenBucket(rate=1000, burst=10), placeholder="Working…")
+    delivery = asyncio.create_task(streamer.deliver(reply))
+    reply.accept()
+    await asyncio.sleep(0.01)
+    assert target.messages == {1: "Working…"}
     await reply.write("Here it is.")
     reply.close()
-    await MessageStreamer(
-        target, TokenBucket(rate=1000, burst=10), first=handle, first_text="Working on it…"
-    ).deliver(reply)
+    stats = await delivery
     assert target.messages == {1: "Here it is."}
+    assert stats.messages == ["Here it is."]
+
+
+async def test_a_refused_command_posts_no_working_message() -> None:
+    target = RecordingTarget()
+    reply = Reply()
+    await reply.notice("`messages`: must be a whole number from 1 to 200.", kind="error")
+    reply.close()
+    streamer = MessageStreamer(target, TokenBucket(rate=1000, burst=10), placeholder="…")
+    await streamer.deliver(reply)
+    assert target.messages == {} and len(target.notices) == 1
+
+
+async def test_the_working_message_goes_when_the_handler_only_had_a_notice() -> None:
+    target = RecordingTarget()
+    reply = Reply()
+    reply.accept()
+    await reply.notice("There is no story running in this channel.", kind="error")
+    reply.close()
+    streamer = MessageStreamer(target, TokenBucket(rate=1000, burst=10), placeholder="…")
+    await streamer.deliver(reply)
+    assert [c[0] for c in target.calls] == ["post", "delete"]
+    assert target.messages == {}
 
 
 async def test_the_final_text_is_flushed_even_when_the_reader_is_cancelled() -> None:

@@ -123,7 +123,7 @@ class ConsoleAdapter:
                 if not at_line_start:
                     self._print("\n")
                     at_line_start = True
-            else:
+            elif isinstance(event, Notice):
                 if not at_line_start:
                     self._print("\n")
                 self._notice(event)
