@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from bot.config import Config
 from bot.core import Core
@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 
 # Seconds between "still loading" lines while the model loads.
 LOADING_TICK_S = 10.0
-PLATFORM_VARIABLES = {"discord": ("DISCORD_TOKEN",), "slack": ("SLACK_BOT_TOKEN",)}
 
 
 def _status(text: str) -> None:
@@ -50,23 +49,23 @@ async def watch_engine_start(engine: Engine, started: float) -> None:
         load.cancel()
 
 
-def requested_platforms(env: dict[str, str]) -> list[str]:
-    """Platforms whose credentials are set in the environment."""
-    return [name for name, keys in PLATFORM_VARIABLES.items() if all(env.get(k) for k in keys)]
-
-
 async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     """Start everything the environment asks for; return the exit code."""
     from bot.adapters.console import ConsoleAdapter
+    from bot.adapters.slack.credentials import SlackCredentials
 
     started = time.monotonic()
-    platforms = requested_platforms(dict(os.environ))
-    for platform in platforms:
-        # The Discord and Slack adapters are not part of this build yet; say so plainly.
+    env = dict(os.environ)
+    slack = SlackCredentials.from_env(env)
+    if env.get("DISCORD_TOKEN"):
+        # The Discord adapter is not part of this build yet; say so plainly.
+        _status("DISCORD_TOKEN is set, but this build has no Discord adapter yet.")
+    if slack is not None and slack.mode == "socket" and not slack.signing_secret:
         _status(
-            f"{platform} credentials are set, but this build has no {platform} adapter "
-            "yet; running the console."
+            "SLACK_APP_TOKEN is set, but Socket Mode is not in this build yet: set "
+            "SLACK_SIGNING_SECRET to use HTTP mode."
         )
+        return 2
     engine = build_engine(config.engine, progress=_status)
     core = await Core.open(config, engine)
     for failure in core.load_failures:
@@ -82,8 +81,23 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
     assert main is not None
     signals = ControlSignals(core, config.data_dir, stop=main.cancel)
     signals.install()
+    platforms: list[PlatformAdapter] = []
     try:
-        await ConsoleAdapter(core, stdin, stdout).run()
+        if slack is not None:
+            from bot.adapters.slack.adapter import SlackAdapter, SlackStartError
+
+            adapter = SlackAdapter(core, slack, config.slack)
+            try:
+                await adapter.start()
+            except SlackStartError as exc:
+                _status(str(exc))
+                return 1
+            platforms.append(adapter)
+            _status(f"Slack: listening on port {adapter.port} (HTTP mode).")
+        if platforms:
+            await asyncio.Event().wait()  # serve until SIGTERM or Ctrl-C
+        else:
+            await ConsoleAdapter(core, stdin, stdout).run()
         return 0
     except asyncio.CancelledError:
         _status("Shutting down.")
@@ -91,10 +105,20 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
     finally:
         loader.cancel()
         signals.remove()
+        for platform in platforms:
+            await platform.close()
         await core.close()
         await engine.close()
         with contextlib.suppress(FileNotFoundError):
             pid_file.unlink()
+
+
+class PlatformAdapter(Protocol):
+    """A running platform adapter, as run_bot stops it."""
+
+    async def close(self) -> None:
+        """Stop taking commands; finish or cancel the replies in flight."""
+        ...
 
 
 def pid_path(data_dir: Path) -> Path:

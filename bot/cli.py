@@ -28,6 +28,18 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("prepare-model", help="convert the bundled model once; prints its folder")
     commands = sub.add_parser("commands", help="print every command with its options")
     commands.add_argument("--json", action="store_true", help="as JSON (the adapters' source)")
+    commands.add_argument(
+        "--format",
+        choices=("text", "json", "slack"),
+        default=None,
+        help="text, json, or slack (a Slack app manifest in YAML)",
+    )
+    commands.add_argument(
+        "--socket-mode", action="store_true", help="with --format slack: a manifest for Socket Mode"
+    )
+    commands.add_argument(
+        "--request-url", help="with --format slack: the public URL of /slack/events for HTTP mode"
+    )
     reload = sub.add_parser("reload", help="reload plugins in the running bot")
     reload.add_argument("plugins", nargs="*", help="plugin names (default: all)")
     return parser
@@ -58,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "prepare-model":
         return _prepare_model(config)
     if args.command == "commands":
-        return asyncio.run(_commands(config, as_json=args.json))
+        fmt = args.format or ("json" if args.json else "text")
+        return asyncio.run(_commands(config, fmt, args.socket_mode, args.request_url))
     if args.command == "reload":
         return _reload(config, args.plugins)
     return 2
@@ -89,7 +102,9 @@ def _prepare_model(config: Config) -> int:
     return 0
 
 
-async def _commands(config: Config, *, as_json: bool) -> int:
+async def _commands(
+    config: Config, fmt: str, socket_mode: bool = False, request_url: str | None = None
+) -> int:
     from bot.loader import PluginManager
     from bot.memory import Database
     from bot.preferences import PrefCatalog
@@ -107,10 +122,22 @@ async def _commands(config: Config, *, as_json: bool) -> int:
         for failure in failures:
             print(f"plugin {failure.label} did not load: {failure.reason}", file=sys.stderr)
         specs = sorted(manager.commands.values(), key=lambda c: c.name)
-        if as_json:
+        if fmt == "json":
             print(
                 json.dumps({"commands": [s.to_json() for s in specs]}, indent=2, ensure_ascii=False)
             )
+        elif fmt == "slack":
+            import yaml
+
+            from bot.adapters.slack.commands import app_manifest
+
+            manifest = app_manifest(
+                manager.commands,
+                prefix=config.slack.command_prefix,
+                request_url=request_url,
+                socket_mode=socket_mode,
+            )
+            print(yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True), end="")
         else:
             for spec in specs:
                 print(f"{spec.usage()}\n    {spec.description}")

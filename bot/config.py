@@ -67,6 +67,19 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SlackSettings:
+    """The Slack adapter (starts when SLACK_BOT_TOKEN and a signing secret or app token are set)."""
+
+    # Prepended to every slash command ("skald-" gives /skald-story) where names collide.
+    command_prefix: str = ""
+    # HTTP mode: where Bolt's server listens (SKALD_SLACK_PORT overrides the port).
+    host: str = "0.0.0.0"
+    port: int = 3000
+    # chat.update is Tier 3, about 50 a minute per workspace, shared by every stream.
+    updates_per_minute: float = 50.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """Every setting of one Skald process."""
 
@@ -79,6 +92,7 @@ class Config:
     permissions: PermissionSettings = field(default_factory=PermissionSettings)
     plugins: PluginSettings = field(default_factory=PluginSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    slack: SlackSettings = field(default_factory=SlackSettings)
 
     @property
     def database_path(self) -> Path:
@@ -111,6 +125,12 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
                 config.engine, cache_dir=Path(env["SKALD_CACHE_DIR"]).resolve()
             ),
         )
+    if env.get("SKALD_SLACK_PORT"):
+        try:
+            port = int(env["SKALD_SLACK_PORT"])
+        except ValueError:
+            raise ConfigError("SKALD_SLACK_PORT must be a port number") from None
+        config = dataclasses.replace(config, slack=dataclasses.replace(config.slack, port=port))
     return config
 
 

@@ -1,0 +1,107 @@
+"""Slack slash commands from the plugin declarations: names, text parsing, the app manifest."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.commandline import ParsedCommand, parse_command
+from bot.plugin import CommandSpec
+
+# What the bot needs: slash commands, posting and editing its messages, reading history
+# for /summarize (public and private channels, DMs and group DMs), and channel names.
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "channels:history",
+    "groups:history",
+    "im:history",
+    "mpim:history",
+    "channels:read",
+    "groups:read",
+    "users:read",
+)
+EVENTS_PATH = "/slack/events"
+
+
+def slash_groups(commands: Mapping[str, CommandSpec]) -> dict[str, list[CommandSpec]]:
+    """The commands under each top-level word: one Slack slash command per word."""
+    groups: dict[str, list[CommandSpec]] = {}
+    for spec in sorted(commands.values(), key=lambda c: c.name):
+        groups.setdefault(spec.words[0], []).append(spec)
+    return groups
+
+
+def slash_name(word: str, prefix: str) -> str:
+    """The Slack command for a top-level word: "/story", or "/skald-story" with a prefix."""
+    return f"/{prefix}{word}"
+
+
+def parse_slash(
+    command: str, text: str, prefix: str, commands: Mapping[str, CommandSpec]
+) -> ParsedCommand:
+    """A slash command and its text, as the same typed options the console parses."""
+    word = command.lstrip("/").removeprefix(prefix)
+    return parse_command(f"/{word} {text}", commands)
+
+
+def _description(word: str, specs: list[CommandSpec]) -> str:
+    if len(specs) == 1 and specs[0].name == word:
+        return specs[0].description
+    subs = ", ".join(s.words[1] for s in specs if len(s.words) == 2)
+    return f"{word.capitalize()}: {subs}"[:100]
+
+
+def _usage_hint(word: str, specs: list[CommandSpec]) -> str:
+    if len(specs) == 1 and specs[0].name == word:
+        parts = [
+            f"{o.name}:<{o.kind if o.choices or o.kind != 'str' else 'text'}>"
+            if o.required
+            else f"[{o.name}]"
+            for o in specs[0].options
+        ]
+        return " ".join(parts)[:100]
+    return ("[" + "|".join(s.words[1] for s in specs if len(s.words) == 2) + "] [options]")[:100]
+
+
+def app_manifest(
+    commands: Mapping[str, CommandSpec],
+    *,
+    prefix: str = "",
+    request_url: str | None = None,
+    socket_mode: bool = False,
+    name: str = "Skald",
+) -> dict[str, Any]:
+    """A Slack app manifest with every command, its scopes and settings, for either mode."""
+    slash_commands = []
+    for word, specs in slash_groups(commands).items():
+        entry: dict[str, Any] = {
+            "command": slash_name(word, prefix),
+            "description": _description(word, specs),
+            "usage_hint": _usage_hint(word, specs),
+            "should_escape": False,
+        }
+        if not socket_mode:
+            entry["url"] = request_url or "https://example.com/slack/events"
+        slash_commands.append(entry)
+    settings: dict[str, Any] = {
+        "interactivity": {"is_enabled": True},
+        "org_deploy_enabled": False,
+        "socket_mode_enabled": socket_mode,
+        "token_rotation_enabled": False,
+    }
+    if not socket_mode:
+        settings["interactivity"]["request_url"] = request_url or "https://example.com/slack/events"
+    return {
+        "display_information": {
+            "name": name,
+            "description": "Stories, lyrics, summaries and a writing tutor for your channels.",
+        },
+        "features": {
+            "bot_user": {"display_name": name, "always_online": True},
+            "slash_commands": slash_commands,
+        },
+        "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},
+        "settings": settings,
+    }
