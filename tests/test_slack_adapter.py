@@ -1,0 +1,218 @@
+"""The Slack adapter over real sockets: signed requests to Bolt, Web API calls to a local fake."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from bot.adapters.slack.adapter import SlackAdapter, SlackStartError
+from bot.adapters.slack.credentials import SlackCredentials
+from bot.config import SlackSettings
+from bot.core import Core
+from tests.conftest import open_core
+from tests.fake_slack import FakeSlack, sign, slash_command_form
+from tests.scripted_engine import ScriptedEngine
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+class StalledEngine(ScriptedEngine):
+    """An engine still loading until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.gate.wait()
+        self.started = True
+
+
+@dataclasses.dataclass
+class Workspace:
+    slack: FakeSlack
+    core: Core
+    adapter: SlackAdapter
+    engine: StalledEngine
+    http: aiohttp.ClientSession
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.adapter.port}/slack/events"
+
+    async def command(
+        self,
+        command: str,
+        text: str,
+        *,
+        secret: str = SECRET,
+        timestamp: int | None = None,
+        **form: str,
+    ) -> tuple[int, float]:
+        """Send a slash command the way Slack does; (HTTP status, seconds to answer)."""
+        body = slash_command_form(command, text, **form)  # type: ignore[arg-type]
+        headers = sign(secret, body, timestamp)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        started = time.monotonic()
+        async with self.http.post(self.url, data=body, headers=headers) as response:
+            await response.read()
+            return response.status, time.monotonic() - started
+
+
+@pytest_asyncio.fixture
+async def workspace(tmp_path: Path) -> AsyncIterator[Workspace]:
+    slack = FakeSlack()
+    await slack.start()
+    engine = StalledEngine()
+    core = await open_core(tmp_path, engine)
+    credentials = SlackCredentials(slack.bot_token, SECRET, None, slack.url)
+    adapter = SlackAdapter(
+        core, credentials, SlackSettings(host="127.0.0.1", port=0, updates_per_minute=1200)
+    )
+    await adapter.start()
+    async with aiohttp.ClientSession() as http:
+        yield Workspace(slack, core, adapter, engine, http)
+    await adapter.close()
+    await core.close()
+    await slack.close()
+
+
+async def final_text(slack: FakeSlack, channel: str = "C1") -> str:
+    """The reply's text once the adapter has finished editing it."""
+    for _ in range(200):
+        messages = slack.messages(channel)
+        if messages and not messages[0]["text"].startswith("_Skald is writing"):
+            return str(messages[0]["text"])
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no reply in {channel}: {slack.messages(channel)}")
+
+
+async def test_a_command_is_acknowledged_at_once_while_the_engine_is_still_loading(
+    workspace: Workspace,
+) -> None:
+    status, seconds = await workspace.command("/story", 'start premise:"a lighthouse keeper"')
+    assert status == 200 and seconds < 3
+    # The user sees that work has begun, though the model is not ready yet.
+    await workspace.slack.wait_for_calls("chat.postMessage")
+    assert workspace.slack.messages("C1")[0]["text"] == "_Skald is writing…_"
+    workspace.engine.gate.set()
+    assert await final_text(workspace.slack) == (
+        "Scripted reply to: Begin a fantasy story about: a lighthouse keeper"
+    )
+
+
+async def test_two_hundred_commands_at_once_are_each_acknowledged_within_three_seconds(
+    workspace: Workspace,
+) -> None:
+    results = await asyncio.gather(
+        *(workspace.command("/help", "", channel_id=f"C{i}", user_id=f"U{i}") for i in range(200))
+    )
+    assert all(status == 200 for status, _ in results)
+    assert max(seconds for _, seconds in results) < 3
+
+
+async def test_forged_and_stale_requests_are_rejected_and_start_nothing(
+    workspace: Workspace,
+) -> None:
+    status, _ = await workspace.command("/story", "start premise:x", secret="not-the-secret")
+    assert status == 401
+    status, _ = await workspace.command(
+        "/story", "start premise:x", timestamp=int(time.time()) - 6 * 60
+    )
+    assert status == 401
+    await asyncio.sleep(0.1)
+    assert workspace.slack.calls_to("chat.postMessage") == []
+
+
+async def test_validation_errors_are_ephemeral_and_name_the_option(workspace: Workspace) -> None:
+    workspace.engine.gate.set()
+    await workspace.command("/summarize", "messages:500")
+    await workspace.slack.wait_for_calls("chat.postEphemeral")
+    assert [m["text"] for m in workspace.slack.ephemerals("C1")] == [
+        "`messages`: must be a whole number from 1 to 200 (got '500')."
+    ]
+    await workspace.command("/stroy", "start")
+    await workspace.slack.wait_for_calls("chat.postEphemeral", 2)
+    assert workspace.slack.ephemerals("C1")[1]["text"].startswith("Unknown command /stroy.")
+    assert workspace.slack.calls_to("chat.postMessage") == []
+
+
+async def test_summarize_reads_the_channel_through_conversations_history(
+    workspace: Workspace,
+) -> None:
+    workspace.engine.gate.set()
+    workspace.slack.add_history(
+        "C1", [("U7", "The harbour scene comes first."), ("U8", "And the storm after it.")]
+    )
+    await workspace.command("/summarize", "messages:10 length:short")
+    await final_text(workspace.slack)
+    prompt = workspace.engine.last_prompt()
+    assert "The harbour scene comes first." in prompt and "And the storm after it." in prompt
+    assert workspace.slack.calls_to("conversations.history")
+
+
+async def test_not_in_channel_tells_the_user_how_to_fix_it(workspace: Workspace) -> None:
+    workspace.engine.gate.set()
+    workspace.slack.fail_next("conversations.history", "not_in_channel")
+    await workspace.command("/summarize", "")
+    await workspace.slack.wait_for_calls("chat.postEphemeral")
+    assert "invite me with /invite @Skald" in workspace.slack.ephemerals("C1")[0]["text"]
+
+
+async def test_a_rate_limited_update_is_retried_and_the_final_text_arrives(
+    workspace: Workspace,
+) -> None:
+    workspace.engine.gate.set()
+    workspace.slack.rate_limit_next("chat.update", retry_after=1)
+    await workspace.command("/rewrite", "text:hello style:noir")
+    assert (await final_text(workspace.slack)).startswith("Scripted reply to: Rewrite")
+    assert next(c.status for c in workspace.slack.calls_to("chat.update")) == 429
+
+
+async def test_twenty_concurrent_streams_stay_within_the_workspace_budget(
+    workspace: Workspace,
+) -> None:
+    workspace.engine.gate.set()
+    workspace.engine.delay_s = 0.01
+    workspace.engine.script = ScriptedEngine.replying(" ".join(f"word{i}" for i in range(30)))
+    await asyncio.gather(
+        *(
+            workspace.command("/rewrite", "text:hi style:noir", channel_id=f"C{i}", user_id=f"U{i}")
+            for i in range(20)
+        )
+    )
+    for i in range(20):
+        assert (await final_text(workspace.slack, f"C{i}")).endswith("word29")
+    calls = sorted(
+        c.at for c in workspace.slack.calls if c.method in ("chat.postMessage", "chat.update")
+    )
+    # 1,200 a minute is 20 a second, plus a burst of 3: never more in any one second.
+    for i, start in enumerate(calls):
+        assert sum(1 for t in calls[i:] if t < start + 1.0) <= 23
+
+
+async def test_an_invalid_or_revoked_token_stops_start_up_with_a_clear_message(
+    tmp_path: Path,
+) -> None:
+    async with FakeSlack() as slack:
+        core = await open_core(tmp_path, ScriptedEngine())
+        wrong = SlackCredentials("xoxb-wrong", SECRET, None, slack.url)
+        with pytest.raises(SlackStartError) as caught:
+            await SlackAdapter(core, wrong, SlackSettings(port=0)).start()
+        assert str(caught.value) == (
+            "Slack refused SLACK_BOT_TOKEN (invalid_auth): check the "
+            "token in the app's OAuth & Permissions page"
+        )
+        assert "xoxb-wrong" not in str(caught.value)
+        slack.revoke()
+        revoked = SlackCredentials(slack.bot_token, SECRET, None, slack.url)
+        with pytest.raises(SlackStartError, match="token_revoked"):
+            await SlackAdapter(core, revoked, SlackSettings(port=0)).start()
+        await core.close()
