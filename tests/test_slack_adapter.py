@@ -216,3 +216,17 @@ async def test_an_invalid_or_revoked_token_stops_start_up_with_a_clear_message(
         with pytest.raises(SlackStartError, match="token_revoked"):
             await SlackAdapter(core, revoked, SlackSettings(port=0)).start()
         await core.close()
+
+
+async def test_a_replayed_request_is_refused(workspace: Workspace) -> None:
+    workspace.engine.gate.set()
+    body = slash_command_form("/help", "")
+    headers = {**sign(SECRET, body), "Content-Type": "application/x-www-form-urlencoded"}
+    statuses = []
+    for _ in range(2):
+        async with workspace.http.post(workspace.url, data=body, headers=headers) as response:
+            statuses.append(response.status)
+    assert statuses == [200, 401]
+    await final_text(workspace.slack)
+    await asyncio.sleep(0.1)
+    assert len(workspace.slack.calls_to("chat.postMessage")) == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +32,27 @@ log = logging.getLogger(__name__)
 # Section text holds 3,000 characters; longer replies continue in the thread.
 MESSAGE_LIMIT = 3000
 WORKING = "_Skald is writing…_"
+
+
+class RecentSignatures:
+    """Request signatures accepted in the last five minutes (Slack's replay window)."""
+
+    WINDOW_S = 5 * 60
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._seen: dict[str, float] = {}
+
+    def seen(self, signature: str) -> bool:
+        """True when this exact signature was accepted within the window."""
+        now = self._clock()
+        if len(self._seen) > 10_000 or next(iter(self._seen.values()), now) < now - self.WINDOW_S:
+            self._seen = {s: t for s, t in self._seen.items() if t >= now - self.WINDOW_S}
+        return signature in self._seen
+
+    def remember(self, signature: str) -> None:
+        """Note an accepted request's signature."""
+        self._seen[signature] = self._clock()
 
 
 class SlackStartError(Exception):
@@ -95,6 +118,7 @@ class SlackAdapter:
         self._buckets: dict[str, TokenBucket] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
+        self._replays = RecentSignatures()
         self.port: int | None = None
 
     # -- start and stop --
@@ -133,9 +157,17 @@ class SlackAdapter:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _handle_http(self, request: web.Request) -> web.Response:
-        # Bolt verifies the signature and the timestamp (5 minutes) and answers 401 itself.
+        # Bolt verifies the signature and the timestamp (5 minutes) and answers 401 itself;
+        # within those 5 minutes a captured request could be sent again: refuse replays.
+        signature = request.headers.get("X-Slack-Signature", "")
+        if signature and self._replays.seen(signature):
+            log.warning("slack: refused a replayed request")
+            return web.Response(status=401, text="replayed request")
         bolt_request = await to_bolt_request(request)
-        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+        response = await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+        if response.status == 200 and signature:
+            self._replays.remember(signature)
+        return response
 
     # -- slash commands --
 
