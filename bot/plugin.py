@@ -31,6 +31,7 @@ class CommandMeta:
     description: str
     admin: bool
     options_type: type[Any] | None
+    follow_up: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,8 @@ class CommandSpec:
     options: tuple[OptionSpec, ...]
     admin: bool
     handler: Handler
+    # The command a "Continue" button runs after this one, if the plugin offers one.
+    follow_up: str | None = None
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -72,12 +75,18 @@ class CommandSpec:
             "description": self.description,
             "plugin": self.plugin,
             "admin": self.admin,
+            "follow_up": self.follow_up,
             "options": [o.to_json() for o in self.options],
         }
 
 
 def command(
-    name: str, description: str, *, admin: bool = False, options: type[Any] | None = None
+    name: str,
+    description: str,
+    *,
+    admin: bool = False,
+    options: type[Any] | None = None,
+    follow_up: str | None = None,
 ) -> Callable[[H], H]:
     """Declare a plugin method as a command: `@command("story start", "Begin a story")`.
 
@@ -85,7 +94,7 @@ def command(
     """
 
     def decorate(fn: H) -> H:
-        setattr(fn, _COMMAND_ATTR, CommandMeta(name, description, admin, options))
+        setattr(fn, _COMMAND_ATTR, CommandMeta(name, description, admin, options, follow_up))
         return fn
 
     return decorate
@@ -136,7 +145,14 @@ class Plugin:
                 raise DeclarationError(f"command {meta.name!r} has more than 25 options")
             specs.append(
                 CommandSpec(
-                    meta.name, meta.description, cls.name, options_type, opts, meta.admin, fn
+                    meta.name,
+                    meta.description,
+                    cls.name,
+                    options_type,
+                    opts,
+                    meta.admin,
+                    fn,
+                    meta.follow_up,
                 )
             )
         return specs

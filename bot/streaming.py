@@ -29,12 +29,16 @@ class MessageTarget(Protocol[H]):
         """The most characters one message may hold."""
         ...
 
-    async def post(self, text: str) -> H:
-        """Send a new message; returns what `edit` needs to change it."""
+    async def post(self, text: str, *, streaming: bool) -> H:
+        """Send a new message; returns what `edit` needs to change it.
+
+        `streaming` is True while more text may come (an adapter shows a Stop button),
+        False once the message is final (Regenerate, Continue).
+        """
         ...
 
-    async def edit(self, handle: H, text: str) -> None:
-        """Replace a sent message's text."""
+    async def edit(self, handle: H, text: str, *, streaming: bool) -> None:
+        """Replace a sent message's text (see `post` for `streaming`)."""
         ...
 
     async def delete(self, handle: H) -> None:
@@ -51,6 +55,8 @@ class _Message(Generic[H]):
     handle: H | None = None
     text: str = ""
     shown: str = ""
+    # Whether the platform shows it as still streaming (with a Stop button, say).
+    live: bool = False
 
 
 @dataclass
@@ -97,7 +103,7 @@ class MessageStreamer(Generic[H]):
                 elif self._placeholder and self._current.handle is None:  # Accepted
                     self._current.text = self._placeholder
                     await self._bucket.take()
-                    await self._send(self._current)
+                    await self._send(self._current, streaming=True)
                     self._current.text = ""
         finally:
             flusher.cancel()
@@ -112,20 +118,20 @@ class MessageStreamer(Generic[H]):
             await self._dirty.wait()
             await self._bucket.take()
             self._dirty.clear()
-            await self._send(self._current)
+            await self._send(self._current, streaming=True)
 
-    async def _send(self, message: _Message[H]) -> None:
+    async def _send(self, message: _Message[H], *, streaming: bool) -> None:
         async with self._send_lock:
             text = message.text.strip()
-            if not text or text == message.shown:
+            if not text or (text == message.shown and streaming == message.live):
                 return
             if message.handle is None:
-                message.handle = await self._target.post(text)
+                message.handle = await self._target.post(text, streaming=streaming)
                 self.stats.posts += 1
             else:
-                await self._target.edit(message.handle, text)
+                await self._target.edit(message.handle, text, streaming=streaming)
                 self.stats.edits += 1
-            message.shown = text
+            message.shown, message.live = text, streaming
 
     async def _finish_message(self) -> None:
         """Show the current message's final text, then start a new message."""
@@ -139,9 +145,10 @@ class MessageStreamer(Generic[H]):
             # "working…" message would otherwise stay forever.
             await self._target.delete(message.handle)
             message.handle, message.shown = None, ""
-        if message.text.strip() and message.text.strip() != message.shown:
+        text = message.text.strip()
+        if text and (text != message.shown or message.live):
             await self._bucket.take()
-            await self._send(message)
+            await self._send(message, streaming=False)
         if message.shown and message.shown != self._placeholder:
             self.stats.messages.append(message.shown)
         self._current = _Message()

@@ -81,7 +81,7 @@ class Story(Plugin):
         """,
     )
 
-    @command("story start", "Begin a new story in this channel")
+    @command("story start", "Begin a new story in this channel", follow_up="story continue")
     async def start(self, ctx: Context[StartOptions]) -> None:
         """Write the opening and make it the channel's story (ending any earlier one)."""
         opts = ctx.options
@@ -109,7 +109,9 @@ class Story(Plugin):
                 (ctx.store.scope, ctx.user.name, text, now),
             )
 
-    @command("story continue", "Write the next part of this channel's story")
+    @command(
+        "story continue", "Write the next part of this channel's story", follow_up="story continue"
+    )
     async def continue_(self, ctx: Context[ContinueOptions]) -> None:
         """Continue the running story, optionally in a direction."""
         story = await require_story(ctx, running=True)

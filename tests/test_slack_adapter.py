@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -230,3 +233,98 @@ async def test_a_replayed_request_is_refused(workspace: Workspace) -> None:
     await final_text(workspace.slack)
     await asyncio.sleep(0.1)
     assert len(workspace.slack.calls_to("chat.postMessage")) == 1
+
+
+async def press(
+    workspace: Workspace, action: str, key: str, user_id: str = "U1", channel: str = "C1"
+) -> int:
+    """Click a button on a reply, as Slack sends the block_actions payload."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T123", "domain": "fake-team"},
+        "user": {"id": user_id, "username": "ada", "name": "ada", "team_id": "T123"},
+        "api_app_id": "A123",
+        "token": "fake-verification-token",
+        "container": {"type": "message", "channel_id": channel, "is_ephemeral": False},
+        "trigger_id": "1.2.3",
+        "channel": {"id": channel, "name": "general"},
+        "response_url": "https://hooks.slack.com/actions/T123/1/x",
+        "actions": [
+            {
+                "action_id": f"skald_{action}",
+                "block_id": "skald_controls",
+                "type": "button",
+                "value": key,
+                "action_ts": str(time.time()),
+            }
+        ],
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    headers = {**sign(SECRET, body), "Content-Type": "application/x-www-form-urlencoded"}
+    async with workspace.http.post(workspace.url, data=body, headers=headers) as response:
+        return response.status
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    """The action ids of a message's buttons."""
+    return [
+        e["action_id"]
+        for b in message.get("blocks") or []
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
+
+
+async def test_stop_aborts_the_generation(workspace: Workspace) -> None:
+    workspace.engine.gate.set()
+    workspace.engine.delay_s = 0.05
+    workspace.engine.script = ScriptedEngine.replying(" ".join(["word"] * 400))
+    await workspace.command("/rewrite", "text:hi style:noir")
+    await workspace.slack.wait_for_calls("chat.update")
+    message = workspace.slack.messages("C1")[0]
+    assert buttons(message) == ["skald_stop"]
+    key = message["blocks"][1]["elements"][0]["value"]
+    assert await press(workspace, "stop", key) == 200
+    for _ in range(100):
+        if workspace.engine.aborted:
+            break
+        await asyncio.sleep(0.02)
+    assert workspace.engine.aborted == 1
+    await asyncio.sleep(0.2)
+    final = workspace.slack.messages("C1")[0]
+    assert buttons(final) == ["skald_regenerate"]  # final, and rewrite has no Continue
+    assert len(final["text"].split()) < 400
+
+
+async def test_continue_runs_the_follow_up_and_regenerate_runs_it_again(
+    workspace: Workspace,
+) -> None:
+    workspace.engine.gate.set()
+    await workspace.command("/story", "start premise:a quiet harbour")
+    await final_text(workspace.slack)
+    for _ in range(50):  # the final edit swaps Stop for Regenerate and Continue
+        first = workspace.slack.messages("C1")[0]
+        if buttons(first) == ["skald_regenerate", "skald_continue"]:
+            break
+        await asyncio.sleep(0.02)
+    assert buttons(first) == ["skald_regenerate", "skald_continue"]
+    key = first["blocks"][1]["elements"][1]["value"]
+    assert await press(workspace, "continue", key, user_id="U2") == 200
+    await workspace.slack.wait_for_calls("chat.postMessage", 2)
+    for _ in range(100):
+        if len(workspace.engine.requests) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert workspace.engine.last_prompt().startswith("This is a fantasy story about: a quiet")
+    assert await press(workspace, "regenerate", key) == 200
+    for _ in range(100):
+        if len(workspace.engine.requests) == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert "Begin a fantasy story about: a quiet harbour" in workspace.engine.last_prompt()
+
+
+async def test_a_button_from_before_a_restart_explains_itself(workspace: Workspace) -> None:
+    assert await press(workspace, "regenerate", "unknown-key") == 200
+    await workspace.slack.wait_for_calls("chat.postEphemeral")
+    assert "run the command again" in workspace.slack.ephemerals("C1")[0]["text"]

@@ -18,15 +18,18 @@ class RecordingTarget:
     messages: dict[int, str] = field(default_factory=dict)
     calls: list[tuple[str, int, str]] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    live: dict[int, bool] = field(default_factory=dict)
 
-    async def post(self, text: str) -> int:
+    async def post(self, text: str, *, streaming: bool) -> int:
         handle = len(self.messages) + 1
+        self.live[handle] = streaming
         self.messages[handle] = text
         self.calls.append(("post", handle, text))
         return handle
 
-    async def edit(self, handle: int, text: str) -> None:
+    async def edit(self, handle: int, text: str, *, streaming: bool) -> None:
         self.messages[handle] = text
+        self.live[handle] = streaming
         self.calls.append(("edit", handle, text))
 
     async def delete(self, handle: int) -> None:
@@ -53,6 +56,7 @@ async def test_one_message_is_edited_as_text_arrives_and_ends_complete() -> None
     stats = await streamer.deliver(reply)
     await writer
     assert target.messages == {1: "".join(words).strip()}
+    assert target.live == {1: False}  # the last edit marks it final
     assert stats.posts == 1
     # Deltas that arrive while waiting for the budget are coalesced: far fewer edits than words.
     assert 0 < stats.edits < len(words) / 2

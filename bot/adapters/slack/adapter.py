@@ -6,7 +6,9 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +27,7 @@ from bot.errors import UserError
 from bot.invocation import ChannelRef, Invocation, User
 from bot.ratelimit import TokenBucket
 from bot.reply import Notice
+from bot.router import Run
 from bot.streaming import MessageStreamer
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,7 @@ log = logging.getLogger(__name__)
 # Section text holds 3,000 characters; longer replies continue in the thread.
 MESSAGE_LIMIT = 3000
 WORKING = "_Skald is writing…_"
+MAX_ORIGINS = 2000
 
 
 class RecentSignatures:
@@ -59,29 +63,78 @@ class SlackStartError(Exception):
     """Slack refused the credentials at start-up (the message says what to fix)."""
 
 
+def controls(text: str, key: str, *, streaming: bool, can_continue: bool) -> list[dict[str, Any]]:
+    """The message as blocks: its text, then Stop while streaming, or Regenerate/Continue."""
+
+    def button(action: str, label: str, style: str | None = None) -> dict[str, Any]:
+        element: dict[str, Any] = {
+            "type": "button",
+            "action_id": f"skald_{action}",
+            "text": {"type": "plain_text", "text": label},
+            "value": key,
+        }
+        if style:
+            element["style"] = style
+        return element
+
+    if streaming:
+        buttons = [button("stop", "Stop", "danger")]
+    else:
+        buttons = [button("regenerate", "Regenerate")]
+        if can_continue:
+            buttons.append(button("continue", "Continue", "primary"))
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {"type": "actions", "block_id": "skald_controls", "elements": buttons},
+    ]
+
+
 class SlackMessages:
     """A MessageTarget in one channel: the first message in the channel, the rest in its thread."""
 
     max_length = MESSAGE_LIMIT
 
-    def __init__(self, client: AsyncWebClient, channel: str, user: str) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        user: str,
+        key: str = "",
+        can_continue: bool = False,
+    ) -> None:
         self._client = client
         self._channel = channel
         self._user = user
+        self._key = key
+        self._can_continue = can_continue
         self._thread_ts: str | None = None
 
-    async def post(self, text: str) -> str:
+    def _blocks(self, ts: str | None, text: str, streaming: bool) -> list[dict[str, Any]] | None:
+        # Only the reply's first message, in the channel, carries the buttons.
+        if not self._key or (self._thread_ts is not None and ts != self._thread_ts):
+            return None
+        return controls(text, self._key, streaming=streaming, can_continue=self._can_continue)
+
+    async def post(self, text: str, *, streaming: bool) -> str:
         """chat.postMessage; later messages of the same reply go into the first one's thread."""
         response = await self._client.chat_postMessage(
-            channel=self._channel, text=text, thread_ts=self._thread_ts
+            channel=self._channel,
+            text=text,
+            thread_ts=self._thread_ts,
+            blocks=self._blocks(None, text, streaming),
         )
         ts = str(response["ts"])
         self._thread_ts = self._thread_ts or ts
         return ts
 
-    async def edit(self, handle: str, text: str) -> None:
+    async def edit(self, handle: str, text: str, *, streaming: bool) -> None:
         """chat.update of a message the bot posted."""
-        await self._client.chat_update(channel=self._channel, ts=handle, text=text)
+        await self._client.chat_update(
+            channel=self._channel,
+            ts=handle,
+            text=text,
+            blocks=self._blocks(handle, text, streaming),
+        )
 
     async def delete(self, handle: str) -> None:
         """chat.delete of a message the bot posted."""
@@ -92,6 +145,15 @@ class SlackMessages:
         await self._client.chat_postEphemeral(
             channel=self._channel, user=self._user, text=notice.text
         )
+
+
+@dataclass(slots=True)
+class _Origin:
+    """What a reply's buttons need: the invocation that made it, and its run while live."""
+
+    invocation: Invocation
+    workspace: str
+    run: Run | None = None
 
 
 class SlackAdapter:
@@ -115,10 +177,13 @@ class SlackAdapter:
             logger=logging.getLogger("slack_bolt"),
         )
         self.app.command(re.compile(r"^/.+$"))(self._on_command)
+        self.app.action(re.compile(r"^skald_(stop|regenerate|continue)$"))(self._on_action)
         self._buckets: dict[str, TokenBucket] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self._replays = RecentSignatures()
+        # Replies whose buttons still work: the newest MAX_ORIGINS, in memory.
+        self._origins: OrderedDict[str, _Origin] = OrderedDict()
         self.port: int | None = None
 
     # -- start and stop --
@@ -174,7 +239,15 @@ class SlackAdapter:
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """Acknowledge at once; everything else runs in a task of our own."""
         await ack()
-        task = asyncio.create_task(self._serve(dict(body)))
+        self._spawn(self._serve_command(dict(body)))
+
+    async def _on_action(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """A button on a reply: Stop, Regenerate or Continue."""
+        await ack()
+        self._spawn(self._serve_action(dict(body), dict(action)))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -185,39 +258,99 @@ class SlackAdapter:
             )
         return self._buckets[workspace]
 
-    async def _serve(self, body: dict[str, Any]) -> None:
+    async def _serve_command(self, body: dict[str, Any]) -> None:
         channel_id = str(body.get("channel_id", ""))
         user_id = str(body.get("user_id", ""))
         # Enterprise Grid: the same team id may exist under two organizations.
         team = str(body.get("team_id", ""))
         enterprise = body.get("enterprise_id")
         workspace = f"{enterprise}:{team}" if enterprise else team
-        target = SlackMessages(self.client, channel_id, user_id)
         try:
-            prefix = self.settings.command_prefix
-            commands = self.core.plugins.commands
             parsed = parse_slash(
-                str(body.get("command", "")), str(body.get("text", "")), prefix, commands
-            )
-            spec = commands.get(parsed.name)
-            is_admin = bool(
-                spec
-                and self.core.router.permissions.requires_admin(spec)
-                and await self._is_admin(user_id)
-            )
-            user = User(user_id, str(body.get("user_name") or user_id), is_admin=is_admin)
-            inv = Invocation(
-                parsed.name,
-                parsed.options,
-                ChannelRef("slack", workspace, channel_id),
-                user,
-                SlackHistory(self.client, channel_id),
+                str(body.get("command", "")),
+                str(body.get("text", "")),
+                self.settings.command_prefix,
+                self.core.plugins.commands,
             )
         except UserError as exc:
-            await target.notice(Notice(exc.message, kind="error"))
+            await SlackMessages(self.client, channel_id, user_id).notice(
+                Notice(exc.message, kind="error")
+            )
             return
-        run = self.core.dispatch(inv)
-        streamer = MessageStreamer(target, self._bucket(workspace), placeholder=WORKING)
+        user = await self._user(user_id, str(body.get("user_name") or user_id), parsed.name)
+        inv = Invocation(
+            parsed.name,
+            parsed.options,
+            ChannelRef("slack", workspace, channel_id),
+            user,
+            SlackHistory(self.client, channel_id),
+        )
+        await self._run(inv, workspace)
+
+    async def _serve_action(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+        kind = str(action.get("action_id", "")).removeprefix("skald_")
+        key = str(action.get("value", ""))
+        user_id = str((body.get("user") or {}).get("id", ""))
+        channel_id = str((body.get("channel") or {}).get("id", ""))
+        say = SlackMessages(self.client, channel_id, user_id)
+        origin = self._origins.get(key)
+        if origin is None:
+            await say.notice(
+                Notice(
+                    "That reply is from before my last restart: run the command again.",
+                    kind="error",
+                )
+            )
+            return
+        if kind == "stop":
+            if origin.run is not None and not origin.run.task.done():
+                if user_id != origin.invocation.user.id and not await self._is_admin(user_id):
+                    await say.notice(
+                        Notice(
+                            "Only the person who asked, or an admin, can stop this reply.",
+                            kind="error",
+                        )
+                    )
+                    return
+                origin.run.cancel()
+            return
+        first = origin.invocation
+        name = first.command
+        options: dict[str, object] = dict(first.options)
+        if kind == "continue":
+            spec = self.core.plugins.commands.get(first.command)
+            if spec is None or spec.follow_up is None:
+                return
+            name, options = spec.follow_up, {}
+        user = await self._user(user_id, str((body.get("user") or {}).get("name") or user_id), name)
+        await self._run(
+            Invocation(name, options, first.channel, user, first.history), origin.workspace
+        )
+
+    async def _user(self, user_id: str, name: str, command: str) -> User:
+        """The invoking user; workspace admins are looked up only for admin-only commands."""
+        spec = self.core.plugins.commands.get(command)
+        needs_admin = spec is not None and self.core.router.permissions.requires_admin(spec)
+        return User(user_id, name, is_admin=needs_admin and await self._is_admin(user_id))
+
+    async def _run(self, inv: Invocation, workspace: str) -> None:
+        """Dispatch, then stream the reply into the channel with its buttons."""
+        spec = self.core.plugins.commands.get(inv.command)
+        origin = _Origin(inv, workspace)
+        self._origins[inv.id] = origin
+        while len(self._origins) > MAX_ORIGINS:
+            self._origins.popitem(last=False)
+        target = SlackMessages(
+            self.client,
+            inv.channel.channel,
+            inv.user.id,
+            inv.id,
+            can_continue=bool(spec and spec.follow_up),
+        )
+        origin.run = run = self.core.dispatch(inv)
+        streamer: MessageStreamer[str] = MessageStreamer(
+            target, self._bucket(workspace), placeholder=WORKING
+        )
         try:
             await streamer.deliver(run.reply)
         except SlackApiError as exc:
@@ -226,6 +359,7 @@ class SlackAdapter:
             log.warning("slack: reply to /%s failed: %s", inv.command, exc.response.get("error"))
         finally:
             await run.wait()
+            origin.run = None
 
     async def _is_admin(self, user_id: str) -> bool:
         """Workspace admins and owners may run admin-only commands."""
