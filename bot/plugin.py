@@ -7,7 +7,7 @@ import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from bot.errors import DeclarationError
 from bot.options import OptionSpec, option_specs
@@ -20,6 +20,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _COMMAND_ATTR = "__skald_command__"
 
 Handler = Callable[[Any, "Context[Any]"], Awaitable[None]]
+ThreadUse = Literal["start", "join"] | None
 H = TypeVar("H", bound=Callable[..., Awaitable[None]])
 
 
@@ -32,6 +33,7 @@ class CommandMeta:
     admin: bool
     options_type: type[Any] | None
     follow_up: str | None = None
+    thread: ThreadUse = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,9 @@ class CommandSpec:
     handler: Handler
     # The command a "Continue" button runs after this one, if the plugin offers one.
     follow_up: str | None = None
+    # "start": the reply opens the plugin's thread in the channel (a new story);
+    # "join": the reply goes into that thread when the platform has one.
+    thread: ThreadUse = None
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -87,6 +92,7 @@ def command(
     admin: bool = False,
     options: type[Any] | None = None,
     follow_up: str | None = None,
+    thread: ThreadUse = None,
 ) -> Callable[[H], H]:
     """Declare a plugin method as a command: `@command("story start", "Begin a story")`.
 
@@ -94,7 +100,9 @@ def command(
     """
 
     def decorate(fn: H) -> H:
-        setattr(fn, _COMMAND_ATTR, CommandMeta(name, description, admin, options, follow_up))
+        setattr(
+            fn, _COMMAND_ATTR, CommandMeta(name, description, admin, options, follow_up, thread)
+        )
         return fn
 
     return decorate
@@ -153,6 +161,7 @@ class Plugin:
                     meta.admin,
                     fn,
                     meta.follow_up,
+                    meta.thread,
                 )
             )
         return specs

@@ -81,7 +81,12 @@ class Story(Plugin):
         """,
     )
 
-    @command("story start", "Begin a new story in this channel", follow_up="story continue")
+    @command(
+        "story start",
+        "Begin a new story in this channel",
+        follow_up="story continue",
+        thread="start",
+    )
     async def start(self, ctx: Context[StartOptions]) -> None:
         """Write the opening and make it the channel's story (ending any earlier one)."""
         opts = ctx.options
@@ -110,7 +115,10 @@ class Story(Plugin):
             )
 
     @command(
-        "story continue", "Write the next part of this channel's story", follow_up="story continue"
+        "story continue",
+        "Write the next part of this channel's story",
+        follow_up="story continue",
+        thread="join",
     )
     async def continue_(self, ctx: Context[ContinueOptions]) -> None:
         """Continue the running story, optionally in a direction."""
@@ -120,7 +128,7 @@ class Story(Plugin):
         text = await ctx.generate(messages, GenerationParams(max_tokens=TOKENS[story.length]))
         await add_part(ctx, text, direction)
 
-    @command("story recap", "Retell this channel's story so far")
+    @command("story recap", "Retell this channel's story so far", thread="join")
     async def recap(self, ctx: Context[NoOptions]) -> None:
         """Summarize the story so far and keep the summary for later prompts."""
         story = await require_story(ctx, running=False)
@@ -130,7 +138,7 @@ class Story(Plugin):
             "UPDATE story_stories SET recap = ? WHERE scope = ?", (text, ctx.store.scope)
         )
 
-    @command("story end", "Write the ending of this channel's story")
+    @command("story end", "Write the ending of this channel's story", thread="join")
     async def end(self, ctx: Context[NoOptions]) -> None:
         """Write an ending and close the story (it can still be recapped)."""
         story = await require_story(ctx, running=True)

@@ -328,3 +328,31 @@ async def test_a_button_from_before_a_restart_explains_itself(workspace: Workspa
     assert await press(workspace, "regenerate", "unknown-key") == 200
     await workspace.slack.wait_for_calls("chat.postEphemeral")
     assert "run the command again" in workspace.slack.ephemerals("C1")[0]["text"]
+
+
+async def test_a_story_runs_in_its_own_thread_across_restarts(workspace: Workspace) -> None:
+    workspace.engine.gate.set()
+    await workspace.command("/story", "start premise:a quiet harbour")
+    await final_text(workspace.slack)
+    for _ in range(50):
+        if workspace.slack.calls_to("chat.update") and buttons(
+            workspace.slack.messages("C1")[0]
+        ) != ["skald_stop"]:
+            break
+        await asyncio.sleep(0.02)
+    root = workspace.slack.messages("C1")[0]["ts"]
+    # A new adapter on the same database (a restart) still finds the story's thread.
+    await workspace.adapter.close()
+    credentials = SlackCredentials(workspace.slack.bot_token, SECRET, None, workspace.slack.url)
+    workspace.adapter = SlackAdapter(
+        workspace.core, credentials, SlackSettings(host="127.0.0.1", port=0)
+    )
+    await workspace.adapter.start()
+    await workspace.command("/story", "continue direction:a storm")
+    await workspace.slack.wait_for_calls("chat.postMessage", 2)
+    posted = workspace.slack.calls_to("chat.postMessage")[1]
+    assert posted.params.get("thread_ts") == root
+    # Other commands still answer in the channel.
+    await workspace.command("/rewrite", "text:hi style:noir")
+    await workspace.slack.wait_for_calls("chat.postMessage", 3)
+    assert not workspace.slack.calls_to("chat.postMessage")[2].params.get("thread_ts")

@@ -27,16 +27,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def settled_reply(slack: FakeSlack, channel: str, index: int = 0) -> str:
-    """The text of the channel's message number `index` once it stops changing."""
+async def settled_reply(
+    slack: FakeSlack, channel: str, index: int = 0, in_thread: bool = False
+) -> str:
+    """Message number `index` of the channel (or of its first message's thread), once settled."""
     last, since = "", time.monotonic()
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        messages = [
-            m
-            for m in slack.messages(channel)
-            if not m.get("thread_ts") or m.get("thread_ts") == m.get("ts")
-        ]
+        everything = slack.messages(channel)
+        roots = [m for m in everything if m.get("thread_ts") in (None, m.get("ts"))]
+        messages = roots
+        if in_thread:
+            messages = slack.thread(channel, roots[0]["ts"])[1:] if roots else []
         text = str(messages[index]["text"]) if len(messages) > index else ""
         if text != last:
             last, since = text, time.monotonic()
@@ -113,7 +115,8 @@ async def test_skaldbot_run_serves_slack_on_the_real_engine(tmp_path: Path) -> N
             await command("/story", 'start premise:"a lighthouse keeper" length:short', "CS")
             assert len(await settled_reply(slack, "CS", 0)) > 20
             await command("/story", "continue direction:storm", "CS")
-            assert len(await settled_reply(slack, "CS", 1)) > 20
+            # The story runs in its own thread.
+            assert len(await settled_reply(slack, "CS", 0, in_thread=True)) > 20
             await command("/lyrics", "topic:rain structure:verse-chorus", "CL")
             assert "[Verse]" in await settled_reply(slack, "CL")
             await command("/rewrite", 'text:"The cat sat." style:noir', "CR")

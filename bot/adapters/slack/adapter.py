@@ -25,6 +25,7 @@ from bot.config import SlackSettings
 from bot.core import Core
 from bot.errors import UserError
 from bot.invocation import ChannelRef, Invocation, User
+from bot.memory import Database
 from bot.ratelimit import TokenBucket
 from bot.reply import Notice
 from bot.router import Run
@@ -101,17 +102,20 @@ class SlackMessages:
         user: str,
         key: str = "",
         can_continue: bool = False,
+        thread_ts: str | None = None,
     ) -> None:
         self._client = client
         self._channel = channel
         self._user = user
         self._key = key
         self._can_continue = can_continue
-        self._thread_ts: str | None = None
+        # Given: the whole reply goes into that thread (a running story's).
+        self._thread_ts = thread_ts
+        self.first_ts: str | None = None
 
     def _blocks(self, ts: str | None, text: str, streaming: bool) -> list[dict[str, Any]] | None:
-        # Only the reply's first message, in the channel, carries the buttons.
-        if not self._key or (self._thread_ts is not None and ts != self._thread_ts):
+        # Only the reply's first message carries the buttons.
+        if not self._key or (self.first_ts is not None and ts != self.first_ts):
             return None
         return controls(text, self._key, streaming=streaming, can_continue=self._can_continue)
 
@@ -124,7 +128,9 @@ class SlackMessages:
             blocks=self._blocks(None, text, streaming),
         )
         ts = str(response["ts"])
-        self._thread_ts = self._thread_ts or ts
+        if self.first_ts is None:
+            self.first_ts = ts
+            self._thread_ts = self._thread_ts or ts
         return ts
 
     async def edit(self, handle: str, text: str, *, streaming: bool) -> None:
@@ -145,6 +151,44 @@ class SlackMessages:
         await self._client.chat_postEphemeral(
             channel=self._channel, user=self._user, text=notice.text
         )
+
+
+class PluginThreads:
+    """Which Slack thread a plugin's running work lives in, per channel (a story's)."""
+
+    MIGRATIONS = (
+        """
+        CREATE TABLE slack_threads (
+            scope TEXT NOT NULL,
+            plugin TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            PRIMARY KEY (scope, plugin)
+        );
+        """,
+    )
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def prepare(self) -> None:
+        """Create the table (once)."""
+        await self._db.migrate("slack", self.MIGRATIONS, table_prefix="slack_")
+
+    async def get(self, scope: str, plugin: str) -> str | None:
+        """The thread of the plugin's running work in the channel, if any."""
+        row = await self._db.fetchone(
+            "SELECT ts FROM slack_threads WHERE scope = ? AND plugin = ?", (scope, plugin)
+        )
+        return str(row["ts"]) if row else None
+
+    async def set(self, scope: str, plugin: str, ts: str) -> None:
+        """Make `ts` the thread of the plugin's work in the channel."""
+        async with self._db.write() as conn:
+            await conn.execute(
+                "INSERT INTO slack_threads (scope, plugin, ts) VALUES (?, ?, ?)"
+                " ON CONFLICT (scope, plugin) DO UPDATE SET ts = excluded.ts",
+                (scope, plugin, ts),
+            )
 
 
 @dataclass(slots=True)
@@ -184,12 +228,14 @@ class SlackAdapter:
         self._replays = RecentSignatures()
         # Replies whose buttons still work: the newest MAX_ORIGINS, in memory.
         self._origins: OrderedDict[str, _Origin] = OrderedDict()
+        self._threads = PluginThreads(core.db)
         self.port: int | None = None
 
     # -- start and stop --
 
     async def start(self) -> None:
         """Check the token with Slack, then listen for HTTP requests."""
+        await self._threads.prepare()
         try:
             identity = await self.client.auth_test()
         except SlackApiError as exc:
@@ -340,12 +386,16 @@ class SlackAdapter:
         self._origins[inv.id] = origin
         while len(self._origins) > MAX_ORIGINS:
             self._origins.popitem(last=False)
+        thread_ts = None
+        if spec is not None and spec.thread == "join":
+            thread_ts = await self._threads.get(inv.channel.scope, spec.plugin)
         target = SlackMessages(
             self.client,
             inv.channel.channel,
             inv.user.id,
             inv.id,
             can_continue=bool(spec and spec.follow_up),
+            thread_ts=thread_ts,
         )
         origin.run = run = self.core.dispatch(inv)
         streamer: MessageStreamer[str] = MessageStreamer(
@@ -360,6 +410,9 @@ class SlackAdapter:
         finally:
             await run.wait()
             origin.run = None
+        if spec is not None and spec.thread == "start" and target.first_ts and run.reply.generated:
+            # The opening message roots the plugin's thread: later parts go in there.
+            await self._threads.set(inv.channel.scope, spec.plugin, target.first_ts)
 
     async def _is_admin(self, user_id: str) -> bool:
         """Workspace admins and owners may run admin-only commands."""
