@@ -60,12 +60,6 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
     if env.get("DISCORD_TOKEN"):
         # The Discord adapter is not part of this build yet; say so plainly.
         _status("DISCORD_TOKEN is set, but this build has no Discord adapter yet.")
-    if slack is not None and slack.mode == "socket" and not slack.signing_secret:
-        _status(
-            "SLACK_APP_TOKEN is set, but Socket Mode is not in this build yet: set "
-            "SLACK_SIGNING_SECRET to use HTTP mode."
-        )
-        return 2
     engine = build_engine(config.engine, progress=_status)
     core = await Core.open(config, engine)
     for failure in core.load_failures:
@@ -93,7 +87,10 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
                 _status(str(exc))
                 return 1
             platforms.append(adapter)
-            _status(f"Slack: listening on port {adapter.port} (HTTP mode).")
+            if slack.mode == "socket":
+                _status("Slack: connected over Socket Mode.")
+            else:
+                _status(f"Slack: listening on port {adapter.port} (HTTP mode).")
         if platforms:
             await asyncio.Event().wait()  # serve until SIGTERM or Ctrl-C
         else:

@@ -37,7 +37,7 @@ from decimal import Decimal, InvalidOperation
 from types import TracebackType
 from typing import Any, Literal, Self
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 __all__ = [
     "MAX_BLOCKS",
@@ -250,6 +250,7 @@ class FakeSlack:
         self,
         *,
         bot_token: str = "xoxb-test",
+        app_token: str = "xapp-test",
         team_id: str = "T123",
         team: str = "Fake Team",
         team_domain: str = "fake-team",
@@ -268,6 +269,7 @@ class FakeSlack:
         member); otherwise only channels made with `add_channel` exist.
         """
         self.bot_token = bot_token
+        self.app_token = app_token
         self.team_id = team_id
         self.team = team
         self.team_domain = team_domain
@@ -291,6 +293,9 @@ class FakeSlack:
         self._ts_counter = 0
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        # Socket Mode: the websocket apps.connections.open hands out, and what came back.
+        self._sockets: list[web.WebSocketResponse] = []
+        self.socket_messages: list[dict[str, Any]] = []
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -301,6 +306,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response_url_post)
+        app.router.add_get("/link/", self._socket)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -310,6 +316,8 @@ class FakeSlack:
 
     async def close(self) -> None:
         """Stop serving."""
+        for ws in self._sockets:
+            await ws.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -509,6 +517,45 @@ class FakeSlack:
         raise `ApiError(code, **fields)` from it to answer an error."""
         self._handlers[method] = handler
 
+    # -- Socket Mode ------------------------------------------------------------------
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": 1,
+                "connection_info": {"app_id": self.app_id},
+                "debug_info": {"host": "fake", "approximate_connection_time": 3600},
+            }
+        )
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                self.socket_messages.append(json.loads(message.data))
+        return ws
+
+    async def socket_send(self, envelope: dict[str, Any]) -> None:
+        """Send an envelope to the connected app, as Slack does over Socket Mode."""
+        for _ in range(250):
+            live = [ws for ws in self._sockets if not ws.closed]
+            if live:
+                await live[-1].send_json(envelope)
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("no Socket Mode connection")
+
+    async def wait_for_ack(self, envelope_id: str, timeout_s: float = 5.0) -> dict[str, Any]:
+        """The app's acknowledgement of an envelope."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for message in self.socket_messages:
+                if message.get("envelope_id") == envelope_id:
+                    return message
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"envelope {envelope_id} was not acknowledged")
+
     # -- response_url ---------------------------------------------------------------
 
     def response_url(self, name: str | None = None) -> str:
@@ -575,6 +622,11 @@ class FakeSlack:
 
         token = self._token(request, call.params, json_body)
         call.token = token
+        if call.method == "apps.connections.open":
+            # Socket Mode: only the app-level token opens a connection.
+            if token != self.app_token:
+                return 200, {"ok": False, "error": "invalid_auth"}, headers
+            return 200, {"ok": True, "url": f"ws://127.0.0.1:{self._port}/link/"}, headers
         if token is None:
             return 200, {"ok": False, "error": "not_authed"}, headers
         if token in self._revoked:

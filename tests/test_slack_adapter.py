@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 import pytest
@@ -356,3 +356,38 @@ async def test_a_story_runs_in_its_own_thread_across_restarts(workspace: Workspa
     await workspace.command("/rewrite", "text:hi style:noir")
     await workspace.slack.wait_for_calls("chat.postMessage", 3)
     assert not workspace.slack.calls_to("chat.postMessage")[2].params.get("thread_ts")
+
+
+async def test_socket_mode_acknowledges_each_envelope_and_replies(tmp_path: Path) -> None:
+    async with FakeSlack() as slack:
+        engine = ScriptedEngine()
+        core = await open_core(tmp_path, engine)
+        credentials = SlackCredentials(slack.bot_token, None, slack.app_token, slack.url)
+        adapter = SlackAdapter(core, credentials, SlackSettings())
+        await adapter.start()
+        try:
+            payload = dict(parse_qsl(slash_command_form("/rewrite", "text:hi style:noir").decode()))
+            await slack.socket_send(
+                {
+                    "envelope_id": "env-1",
+                    "type": "slash_commands",
+                    "accepts_response_payload": True,
+                    "payload": payload,
+                }
+            )
+            ack = await slack.wait_for_ack("env-1", timeout_s=3)
+            assert ack["envelope_id"] == "env-1"
+            assert (await final_text(slack)).startswith("Scripted reply to: Rewrite")
+            assert adapter.port is None  # no HTTP server in Socket Mode
+        finally:
+            await adapter.close()
+            await core.close()
+
+
+async def test_a_wrong_app_token_stops_socket_mode_start_up(tmp_path: Path) -> None:
+    async with FakeSlack() as slack:
+        core = await open_core(tmp_path, ScriptedEngine())
+        credentials = SlackCredentials(slack.bot_token, None, "xapp-wrong", slack.url)
+        with pytest.raises(SlackStartError, match="SLACK_APP_TOKEN"):
+            await SlackAdapter(core, credentials, SlackSettings()).start()
+        await core.close()

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
@@ -216,7 +217,9 @@ class SlackAdapter:
         )
         self.app = AsyncApp(
             token=credentials.bot_token,
-            signing_secret=credentials.signing_secret,
+            # Socket Mode requests arrive over the app's own websocket: nothing to sign.
+            signing_secret=credentials.signing_secret or "",
+            request_verification_enabled=credentials.mode == "http",
             client=self.client,
             logger=logging.getLogger("slack_bolt"),
         )
@@ -229,6 +232,7 @@ class SlackAdapter:
         # Replies whose buttons still work: the newest MAX_ORIGINS, in memory.
         self._origins: OrderedDict[str, _Origin] = OrderedDict()
         self._threads = PluginThreads(core.db)
+        self._socket_mode: AsyncSocketModeHandler | None = None
         self.port: int | None = None
 
     # -- start and stop --
@@ -247,6 +251,23 @@ class SlackAdapter:
         log.info(
             "slack: connected to team %s as %s", identity.get("team_id"), identity.get("user_id")
         )
+        app_token = self.credentials.app_token
+        if app_token is not None:
+            # Socket Mode: Slack sends requests over a websocket the app opens with its
+            # app-level token; no public URL, no signatures.
+            try:
+                # The socket client retries a refused token forever: check it once here.
+                await self.client.apps_connections_open(app_token=app_token)
+            except SlackApiError as exc:
+                code = exc.response.get("error", "unknown_error")
+                raise SlackStartError(
+                    f"Slack refused SLACK_APP_TOKEN ({code}): it needs the connections:write "
+                    "scope (Basic Information, App-Level Tokens)"
+                ) from None
+            self._socket_mode = AsyncSocketModeHandler(self.app, app_token)
+            await self._socket_mode.connect_async()  # type: ignore[no-untyped-call]
+            log.info("slack: connected over Socket Mode")
+            return
         web_app = web.Application()
         web_app.router.add_post(EVENTS_PATH, self._handle_http)
         self._runner = web.AppRunner(web_app, access_log=None)
@@ -260,6 +281,9 @@ class SlackAdapter:
 
     async def close(self) -> None:
         """Stop listening and finish or cancel the replies in flight."""
+        if self._socket_mode is not None:
+            await self._socket_mode.close_async()  # type: ignore[no-untyped-call]
+            self._socket_mode = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
