@@ -87,8 +87,13 @@ class MessageStreamer(Generic[H]):
         self.stats = StreamStats()
 
     async def deliver(self, reply: Reply) -> StreamStats:
-        """Consume the reply's events until it closes; the final text is always shown."""
+        """Consume the reply's events until it closes; the final text is always shown.
+
+        If the platform refuses a call, the error propagates (the caller stops the run);
+        if the delivery is cancelled, what was written so far is still shown.
+        """
         flusher = asyncio.create_task(self._flush_when_allowed())
+        failed = False
         try:
             async for event in reply.events():
                 if isinstance(event, TextDelta):
@@ -101,17 +106,27 @@ class MessageStreamer(Generic[H]):
                 elif isinstance(event, Notice):
                     await self._target.notice(event)
                 elif self._placeholder and self._current.handle is None:  # Accepted
-                    self._current.text = self._placeholder
-                    await self._bucket.take()
-                    await self._send(self._current, streaming=True)
-                    self._current.text = ""
+                    await self._post_placeholder()
+        except Exception:
+            failed = True
+            raise
         finally:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
-            # 1) Always flush the final text, even when the reader was cancelled.
-            await asyncio.shield(self._finish_message())
+            if not failed:
+                # Always flush the final text, even when the reader was cancelled.
+                await asyncio.shield(self._finish_message())
         return self.stats
+
+    async def _post_placeholder(self) -> None:
+        assert self._placeholder is not None
+        self._current.text = self._placeholder
+        try:
+            await self._bucket.take()
+            await self._send(self._current, streaming=True)
+        finally:
+            self._current.text = ""
 
     async def _flush_when_allowed(self) -> None:
         while True:

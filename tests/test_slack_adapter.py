@@ -391,3 +391,84 @@ async def test_a_wrong_app_token_stops_socket_mode_start_up(tmp_path: Path) -> N
         with pytest.raises(SlackStartError, match="SLACK_APP_TOKEN"):
             await SlackAdapter(core, credentials, SlackSettings()).start()
         await core.close()
+
+
+async def test_a_retried_request_never_starts_a_second_generation(workspace: Workspace) -> None:
+    workspace.engine.gate.set()
+    body = slash_command_form("/rewrite", "text:hi style:noir")
+    for retry in ("", "1", "2"):
+        headers = {**sign(SECRET, body), "Content-Type": "application/x-www-form-urlencoded"}
+        if retry:
+            headers["X-Slack-Retry-Num"] = retry
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        async with workspace.http.post(workspace.url, data=body, headers=headers) as response:
+            assert response.status == 200
+        await asyncio.sleep(0.05)
+    await final_text(workspace.slack)
+    await asyncio.sleep(0.2)
+    assert len(workspace.engine.requests) == 1
+    assert len(workspace.slack.calls_to("chat.postMessage")) == 1
+
+
+@pytest.mark.parametrize("error", ["not_in_channel", "channel_not_found"])
+async def test_a_channel_the_bot_cannot_post_in_is_explained_through_response_url(
+    workspace: Workspace, error: str
+) -> None:
+    workspace.engine.gate.set()
+    url = workspace.slack.response_url("r1")
+    workspace.slack.fail_next("chat.postMessage", error)
+    await workspace.command("/rewrite", "text:hi style:noir", response_url=url)
+    for _ in range(100):
+        if workspace.slack.responses("r1"):
+            break
+        await asyncio.sleep(0.02)
+    assert workspace.slack.responses("r1") == [
+        {
+            "text": "I can't post in this channel: invite me with /invite @Skald, or use the "
+            "command in a channel I'm in.",
+            "response_type": "ephemeral",
+        }
+    ]
+    await asyncio.sleep(0.1)
+    assert workspace.slack.messages("C1") == []
+
+
+async def test_an_update_slack_finds_too_long_is_sent_again_shorter(workspace: Workspace) -> None:
+    workspace.engine.gate.set()
+    workspace.engine.script = ScriptedEngine.replying("A sentence of the reply. " * 20)
+    workspace.slack.fail_next("chat.update", "msg_too_long")
+    await workspace.command("/rewrite", "text:hi style:noir")
+    text = await final_text(workspace.slack)
+    assert text.startswith("A sentence of the reply.")
+    assert next(c.error for c in workspace.slack.calls_to("chat.update")) == "msg_too_long"
+
+
+async def test_response_url_is_used_within_slacks_limits() -> None:
+    from bot.adapters.slack.respond import ResponseUrl
+
+    async with FakeSlack() as slack:
+        now = [0.0]
+        url = ResponseUrl(slack.response_url("r"), clock=lambda: now[0])
+        assert [await url.send(f"note {i}") for i in range(6)] == [True] * 5 + [False]
+        assert slack.response_url_uses("r") == 5  # the sixth was never sent
+        late = ResponseUrl(slack.response_url("late"), clock=lambda: now[0])
+        now[0] += 31 * 60
+        assert await late.send("too late") is False
+        assert slack.response_url_uses("late") == 0
+
+
+async def test_enterprise_grid_workspaces_with_the_same_team_id_stay_apart(
+    workspace: Workspace,
+) -> None:
+    workspace.engine.gate.set()
+    await workspace.command("/story", "start premise:one", enterprise_id="E1")
+    await workspace.command("/story", "start premise:two", enterprise_id="E2")
+    for _ in range(100):
+        rows = await workspace.core.db.fetchall("SELECT scope, premise FROM story_stories")
+        if len(rows) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert sorted((r["scope"], r["premise"]) for r in rows) == [
+        ("slack/E1:T123/C1", "one"),
+        ("slack/E2:T123/C1", "two"),
+    ]

@@ -7,7 +7,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +18,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.adapters.slack.commands import EVENTS_PATH, parse_slash, slash_groups, slash_name
 from bot.adapters.slack.credentials import SlackCredentials
 from bot.adapters.slack.history import SlackHistory
+from bot.adapters.slack.respond import ResponseUrl
 from bot.config import SlackSettings
 from bot.core import Core
 from bot.errors import UserError
@@ -30,6 +32,7 @@ from bot.memory import Database
 from bot.ratelimit import TokenBucket
 from bot.reply import Notice
 from bot.router import Run
+from bot.splitting import split_text
 from bot.streaming import MessageStreamer
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,18 @@ def controls(text: str, key: str, *, streaming: bool, can_continue: bool) -> lis
     ]
 
 
+# Errors that mean the bot cannot post in the channel at all.
+NOT_POSTABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+CANNOT_POST = (
+    "I can't post in this channel: invite me with /invite @Skald, or use the "
+    "command in a channel I'm in."
+)
+
+
+def _code(error: SlackApiError) -> str:
+    return str(error.response.get("error", ""))
+
+
 class SlackMessages:
     """A MessageTarget in one channel: the first message in the channel, the rest in its thread."""
 
@@ -104,8 +119,10 @@ class SlackMessages:
         key: str = "",
         can_continue: bool = False,
         thread_ts: str | None = None,
+        response_url: ResponseUrl | None = None,
     ) -> None:
         self._client = client
+        self._response_url = response_url
         self._channel = channel
         self._user = user
         self._key = key
@@ -122,12 +139,20 @@ class SlackMessages:
 
     async def post(self, text: str, *, streaming: bool) -> str:
         """chat.postMessage; later messages of the same reply go into the first one's thread."""
-        response = await self._client.chat_postMessage(
-            channel=self._channel,
-            text=text,
-            thread_ts=self._thread_ts,
-            blocks=self._blocks(None, text, streaming),
-        )
+        try:
+            response = await self._fitting(
+                lambda t: self._client.chat_postMessage(
+                    channel=self._channel,
+                    text=t,
+                    thread_ts=self._thread_ts,
+                    blocks=self._blocks(None, t, streaming),
+                ),
+                text,
+            )
+        except SlackApiError as exc:
+            if _code(exc) in NOT_POSTABLE:
+                await self._tell_privately(CANNOT_POST)
+            raise
         ts = str(response["ts"])
         if self.first_ts is None:
             self.first_ts = ts
@@ -136,12 +161,24 @@ class SlackMessages:
 
     async def edit(self, handle: str, text: str, *, streaming: bool) -> None:
         """chat.update of a message the bot posted."""
-        await self._client.chat_update(
-            channel=self._channel,
-            ts=handle,
-            text=text,
-            blocks=self._blocks(handle, text, streaming),
+        await self._fitting(
+            lambda t: self._client.chat_update(
+                channel=self._channel, ts=handle, text=t, blocks=self._blocks(handle, t, streaming)
+            ),
+            text,
         )
+
+    async def _fitting(
+        self, call: Callable[[str], Awaitable[AsyncSlackResponse]], text: str
+    ) -> AsyncSlackResponse:
+        """Make the call; if Slack finds the text too long, once more with it shortened."""
+        try:
+            return await call(text)
+        except SlackApiError as exc:
+            if _code(exc) != "msg_too_long":
+                raise
+            shorter = split_text(text, max(len(text) // 2, 100))[0] + " …"
+            return await call(shorter)
 
     async def delete(self, handle: str) -> None:
         """chat.delete of a message the bot posted."""
@@ -149,9 +186,17 @@ class SlackMessages:
 
     async def notice(self, notice: Notice) -> None:
         """An ephemeral message only the invoking user sees."""
-        await self._client.chat_postEphemeral(
-            channel=self._channel, user=self._user, text=notice.text
-        )
+        try:
+            await self._client.chat_postEphemeral(
+                channel=self._channel, user=self._user, text=notice.text
+            )
+        except SlackApiError as exc:
+            if _code(exc) not in NOT_POSTABLE or not await self._tell_privately(notice.text):
+                raise
+
+    async def _tell_privately(self, text: str) -> bool:
+        """Reach the user through the command's response_url (works outside the channel)."""
+        return self._response_url is not None and await self._response_url.send(text)
 
 
 class PluginThreads:
@@ -216,7 +261,6 @@ class SlackAdapter:
             retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
         )
         self.app = AsyncApp(
-            token=credentials.bot_token,
             # Socket Mode requests arrive over the app's own websocket: nothing to sign.
             signing_secret=credentials.signing_secret or "",
             request_verification_enabled=credentials.mode == "http",
@@ -294,6 +338,10 @@ class SlackAdapter:
     async def _handle_http(self, request: web.Request) -> web.Response:
         # Bolt verifies the signature and the timestamp (5 minutes) and answers 401 itself;
         # within those 5 minutes a captured request could be sent again: refuse replays.
+        if request.headers.get("X-Slack-Retry-Num"):
+            # Slack resends a request it thinks went unanswered; the first one is already
+            # being served, so a retry must never start a second generation.
+            return web.Response(status=200, headers={"X-Slack-No-Retry": "1"})
         signature = request.headers.get("X-Slack-Signature", "")
         if signature and self._replays.seen(signature):
             log.warning("slack: refused a replayed request")
@@ -335,6 +383,7 @@ class SlackAdapter:
         team = str(body.get("team_id", ""))
         enterprise = body.get("enterprise_id")
         workspace = f"{enterprise}:{team}" if enterprise else team
+        respond = ResponseUrl(str(body.get("response_url", "")))
         try:
             parsed = parse_slash(
                 str(body.get("command", "")),
@@ -343,7 +392,7 @@ class SlackAdapter:
                 self.core.plugins.commands,
             )
         except UserError as exc:
-            await SlackMessages(self.client, channel_id, user_id).notice(
+            await SlackMessages(self.client, channel_id, user_id, response_url=respond).notice(
                 Notice(exc.message, kind="error")
             )
             return
@@ -355,14 +404,15 @@ class SlackAdapter:
             user,
             SlackHistory(self.client, channel_id),
         )
-        await self._run(inv, workspace)
+        await self._run(inv, workspace, respond)
 
     async def _serve_action(self, body: dict[str, Any], action: dict[str, Any]) -> None:
         kind = str(action.get("action_id", "")).removeprefix("skald_")
         key = str(action.get("value", ""))
         user_id = str((body.get("user") or {}).get("id", ""))
         channel_id = str((body.get("channel") or {}).get("id", ""))
-        say = SlackMessages(self.client, channel_id, user_id)
+        respond = ResponseUrl(str(body.get("response_url", "")))
+        say = SlackMessages(self.client, channel_id, user_id, response_url=respond)
         origin = self._origins.get(key)
         if origin is None:
             await say.notice(
@@ -394,7 +444,7 @@ class SlackAdapter:
             name, options = spec.follow_up, {}
         user = await self._user(user_id, str((body.get("user") or {}).get("name") or user_id), name)
         await self._run(
-            Invocation(name, options, first.channel, user, first.history), origin.workspace
+            Invocation(name, options, first.channel, user, first.history), origin.workspace, respond
         )
 
     async def _user(self, user_id: str, name: str, command: str) -> User:
@@ -403,7 +453,7 @@ class SlackAdapter:
         needs_admin = spec is not None and self.core.router.permissions.requires_admin(spec)
         return User(user_id, name, is_admin=needs_admin and await self._is_admin(user_id))
 
-    async def _run(self, inv: Invocation, workspace: str) -> None:
+    async def _run(self, inv: Invocation, workspace: str, respond: ResponseUrl) -> None:
         """Dispatch, then stream the reply into the channel with its buttons."""
         spec = self.core.plugins.commands.get(inv.command)
         origin = _Origin(inv, workspace)
@@ -420,6 +470,7 @@ class SlackAdapter:
             inv.id,
             can_continue=bool(spec and spec.follow_up),
             thread_ts=thread_ts,
+            response_url=respond,
         )
         origin.run = run = self.core.dispatch(inv)
         streamer: MessageStreamer[str] = MessageStreamer(

@@ -1,0 +1,43 @@
+"""A command's response_url: how to reach the user where the bot cannot post."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+log = logging.getLogger(__name__)
+
+# Slack honours a response_url five times within thirty minutes of the command.
+MAX_USES = 5
+LIFETIME_S = 30 * 60
+
+
+class ResponseUrl:
+    """One command's response_url, used within Slack's limits."""
+
+    def __init__(self, url: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self._url = url
+        self._clock = clock
+        self._issued = clock()
+        self.uses = 0
+
+    @property
+    def usable(self) -> bool:
+        """True while Slack still accepts messages at this URL."""
+        return (
+            bool(self._url) and self.uses < MAX_USES and self._clock() - self._issued < LIFETIME_S
+        )
+
+    async def send(self, text: str) -> bool:
+        """An ephemeral message to the user; False when the URL is spent or refused."""
+        if not self.usable:
+            return False
+        self.uses += 1
+        response = await AsyncWebhookClient(self._url).send(text=text, response_type="ephemeral")
+        if response.status_code != 200:
+            log.warning("slack: response_url answered %s", response.status_code)
+            return False
+        return True
