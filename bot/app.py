@@ -64,11 +64,6 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
     core = await Core.open(config, engine)
     for failure in core.load_failures:
         _status(f"plugin {failure.label} did not load: {failure.reason}")
-    _status(
-        "Loading the language model (the first run converts the bundled model; "
-        "this takes a minute)…"
-    )
-    loader = asyncio.create_task(watch_engine_start(engine, started))
     pid_file = pid_path(config.data_dir)
     pid_file.write_text(str(os.getpid()))
     main = asyncio.current_task()
@@ -76,7 +71,9 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
     signals = ControlSignals(core, config.data_dir, stop=main.cancel)
     signals.install()
     platforms: list[PlatformAdapter] = []
+    loader: asyncio.Task[None] | None = None
     try:
+        # 1) Platforms first: a refused token ends start-up before the model loads.
         if slack is not None:
             from bot.adapters.slack.adapter import SlackAdapter, SlackStartError
 
@@ -91,8 +88,15 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
                 _status("Slack: connected over Socket Mode.")
             else:
                 _status(f"Slack: listening on port {adapter.port} (HTTP mode).")
+        # 2) The model loads in the background; commands that need it wait for it.
+        _status(
+            "Loading the language model (the first run converts the bundled model; "
+            "this takes a minute)…"
+        )
+        loader = asyncio.create_task(watch_engine_start(engine, started))
+        # 3) Serve: the platforms until SIGTERM or Ctrl-C, or else the console.
         if platforms:
-            await asyncio.Event().wait()  # serve until SIGTERM or Ctrl-C
+            await asyncio.Event().wait()
         else:
             await ConsoleAdapter(core, stdin, stdout).run()
         return 0
@@ -100,7 +104,8 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
         _status("Shutting down.")
         return 0
     finally:
-        loader.cancel()
+        if loader is not None:
+            loader.cancel()
         signals.remove()
         for platform in platforms:
             await platform.close()

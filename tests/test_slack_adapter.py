@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -472,3 +474,52 @@ async def test_enterprise_grid_workspaces_with_the_same_team_id_stay_apart(
         ("slack/E1:T123/C1", "one"),
         ("slack/E2:T123/C1", "two"),
     ]
+
+
+async def test_skaldbot_run_exits_non_zero_on_a_refused_token(tmp_path: Path) -> None:
+    async with FakeSlack() as slack:
+        env = dict(
+            os.environ,
+            SLACK_BOT_TOKEN="xoxb-revoked-or-wrong",
+            SLACK_SIGNING_SECRET=SECRET,
+            SKALD_SLACK_API_URL=slack.url,
+            SKALD_DATA_DIR=str(tmp_path),
+            SKALD_SLACK_PORT="0",
+        )
+        process = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "skaldbot"),
+            "run",
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 1
+    log = stderr.decode()
+    assert "Slack refused SLACK_BOT_TOKEN (invalid_auth)" in log
+    assert "xoxb-revoked-or-wrong" not in log and SECRET not in log
+    assert "Loading the language model" not in log  # it stopped before loading anything
+
+
+async def test_history_pages_through_threads_and_explains_missing_scopes() -> None:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.adapters.slack.history import SlackHistory
+    from bot.errors import UserError
+
+    async with FakeSlack() as slack:
+        client = AsyncWebClient(token=slack.bot_token, base_url=slack.url)
+        root = slack.add_history("C9", [("U1", "Thread start")])[0]
+        slack.add_history("C9", [(f"U{i % 3}", f"reply {i}") for i in range(450)], thread_ts=root)
+        messages = await SlackHistory(client, "C9", thread_ts=root).recent(300)
+        assert len(messages) == 300
+        assert messages[-1].text == "reply 449"
+        assert len(slack.calls_to("conversations.replies")) >= 2  # paged
+        slack.fail_next("conversations.history", "missing_scope", needed="groups:history")
+        with pytest.raises(UserError) as caught:
+            await SlackHistory(client, "C9").recent(10)
+        assert caught.value.message == (
+            "I can't read this channel's messages: a workspace admin needs to add the "
+            "groups:history scope to the Skald app and reinstall it."
+        )

@@ -13,6 +13,7 @@ from bot.invocation import HistoryMessage
 
 # Slack's page size cap for history calls.
 PAGE = 200
+MAX_PAGES = 25
 SCOPE_HINT = (
     "I can't read this channel's messages: a workspace admin needs to add the "
     "{scopes} scope to the Skald app and reinstall it."
@@ -57,11 +58,13 @@ class SlackHistory:
         messages: list[dict[str, Any]] = []
         cursor: str | None = None
         try:
-            while len(messages) < limit:
-                args: dict[str, Any] = {
-                    "channel": self._channel,
-                    "limit": min(PAGE, limit - len(messages)),
-                }
+            # History pages newest first, so it stops at `limit`; a thread's replies page
+            # oldest first, so its newest need every page (up to MAX_PAGES).
+            for _page in range(MAX_PAGES):
+                if not self._thread_ts and len(messages) >= limit:
+                    break
+                size = PAGE if self._thread_ts else min(PAGE, limit - len(messages))
+                args: dict[str, Any] = {"channel": self._channel, "limit": size}
                 if cursor:
                     args["cursor"] = cursor
                 if self._thread_ts:
