@@ -336,10 +336,8 @@ async def test_a_story_runs_in_its_own_thread_across_restarts(workspace: Workspa
     workspace.engine.gate.set()
     await workspace.command("/story", "start premise:a quiet harbour")
     await final_text(workspace.slack)
-    for _ in range(50):
-        if workspace.slack.calls_to("chat.update") and buttons(
-            workspace.slack.messages("C1")[0]
-        ) != ["skald_stop"]:
+    for _ in range(100):  # the adapter records the story's thread once the reply is done
+        if await workspace.core.db.fetchone("SELECT ts FROM slack_threads"):
             break
         await asyncio.sleep(0.02)
     root = workspace.slack.messages("C1")[0]["ts"]
