@@ -57,6 +57,8 @@ class _Message(Generic[H]):
     shown: str = ""
     # Whether the platform shows it as still streaming (with a Stop button, say).
     live: bool = False
+    # Finished: a late streaming update (a flush that was waiting) must not reopen it.
+    done: bool = False
 
 
 @dataclass
@@ -140,6 +142,8 @@ class MessageStreamer(Generic[H]):
             text = message.text.strip()
             if not text or (text == message.shown and streaming == message.live):
                 return
+            if streaming and message.done:
+                return
             if message.handle is None:
                 message.handle = await self._target.post(text, streaming=streaming)
                 self.stats.posts += 1
@@ -164,6 +168,7 @@ class MessageStreamer(Generic[H]):
         if text and (text != message.shown or message.live):
             await self._bucket.take()
             await self._send(message, streaming=False)
+        message.done = True
         if message.shown and message.shown != self._placeholder:
             self.stats.messages.append(message.shown)
         self._current = _Message()

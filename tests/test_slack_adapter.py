@@ -521,3 +521,29 @@ async def test_history_pages_through_threads_and_explains_missing_scopes() -> No
             "I can't read this channel's messages: a workspace admin needs to add the "
             "groups:history scope to the Skald app and reinstall it."
         )
+
+
+async def test_a_long_reply_continues_in_the_thread_split_at_boundaries(
+    workspace: Workspace,
+) -> None:
+    workspace.engine.gate.set()
+    paragraph = "The lighthouse stood alone against the grey sea. " * 20
+    code = "```\n" + "\n".join(f"line {i}" for i in range(40)) + "\n```"
+    workspace.engine.script = ScriptedEngine.replying(
+        "\n\n".join([paragraph.strip()] * 5 + [code] + [paragraph.strip()] * 2)
+    )
+    await workspace.command("/rewrite", "text:hi style:noir")
+    for _ in range(300):
+        messages = workspace.slack.messages("C1")
+        if len(messages) >= 4 and buttons(messages[0]) != ["skald_stop"]:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    messages = workspace.slack.messages("C1")
+    root, rest = messages[0], messages[1:]
+    assert all(m.get("thread_ts") == root["ts"] for m in rest)
+    texts = [m["text"] for m in messages]
+    assert all(len(t) <= 3000 for t in texts)
+    assert all(t.count("```") % 2 == 0 for t in texts)  # never cut inside the code block
+    assert all(t.rstrip().endswith((".", "```")) for t in texts)
+    assert buttons(root) == ["skald_regenerate"] and all(not buttons(m) for m in rest)

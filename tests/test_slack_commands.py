@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -43,10 +44,16 @@ def test_the_manifest_lists_every_command_group_with_scopes(core: Core) -> None:
         "/summarize",
         "/tutor",
     ]
+    # The limits of Slack's app manifest format.
+    assert len(manifest["display_information"]["name"]) <= 35
+    assert len(manifest["display_information"]["description"]) <= 140
+    assert len(manifest["features"]["bot_user"]["display_name"]) <= 80
     for command in manifest["features"]["slash_commands"]:
+        assert re.fullmatch(r"/[a-z0-9_-]{1,31}", command["command"])
         assert 1 <= len(command["description"]) <= 2000
         assert len(command["usage_hint"]) <= 1000
         assert command["url"] == "https://bot.example/slack/events"
+    assert set(manifest) == {"display_information", "features", "oauth_config", "settings"}
     assert manifest["oauth_config"]["scopes"]["bot"] == list(BOT_SCOPES)
     assert manifest["settings"]["socket_mode_enabled"] is False
     socket = app_manifest(core.plugins.commands, socket_mode=True, prefix="skald-")

@@ -109,6 +109,12 @@ async def test_skaldbot_run_serves_slack_on_the_real_engine(tmp_path: Path) -> N
             }
             async with http.post(url, data=body, headers=stale) as response:
                 assert response.status == 401
+            fresh = {**sign(SECRET, body), "Content-Type": "application/x-www-form-urlencoded"}
+            statuses = []
+            for _ in range(2):  # the same signed request sent again is a replay
+                async with http.post(url, data=body, headers=fresh) as response:
+                    statuses.append(response.status)
+            assert statuses == [200, 401]
 
             await command("/prefs", "set key:story.genre value:mystery", "CP")
             assert await settled_reply(slack, "CP") == "story.genre = mystery"
