@@ -94,7 +94,7 @@ async def test_skaldbot_run_serves_slack_on_the_real_engine(tmp_path: Path) -> N
                 assert line, "skaldbot exited before listening"
 
             # 200 commands at once, each acknowledged inside Slack's 3 seconds.
-            results = await asyncio.gather(*(command("/help", "", f"H{i}") for i in range(200)))
+            results = await asyncio.gather(*(command("/help", "", f"CH{i}") for i in range(200)))
             assert all(status == 200 for status, _ in results)
             assert max(seconds for _, seconds in results) < 3
 

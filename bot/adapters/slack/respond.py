@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 
+import aiohttp
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 log = logging.getLogger(__name__)
@@ -13,6 +14,7 @@ log = logging.getLogger(__name__)
 # Slack honours a response_url five times within thirty minutes of the command.
 MAX_USES = 5
 LIFETIME_S = 30 * 60
+TIMEOUT_S = 10
 
 
 class ResponseUrl:
@@ -36,7 +38,13 @@ class ResponseUrl:
         if not self.usable:
             return False
         self.uses += 1
-        response = await AsyncWebhookClient(self._url).send(text=text, response_type="ephemeral")
+        try:
+            response = await AsyncWebhookClient(self._url, timeout=TIMEOUT_S).send(
+                text=text, response_type="ephemeral"
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("slack: response_url unreachable: %s", type(exc).__name__)
+            return False
         if response.status_code != 200:
             log.warning("slack: response_url answered %s", response.status_code)
             return False
