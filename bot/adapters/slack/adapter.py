@@ -103,7 +103,7 @@ CANNOT_POST = (
 
 
 def _code(error: SlackApiError) -> str:
-    return str(error.response.get("error", ""))
+    return str(error.response.get("error") or "unknown_error")
 
 
 class SlackMessages:
@@ -282,14 +282,13 @@ class SlackAdapter:
     # -- start and stop --
 
     async def start(self) -> None:
-        """Check the token with Slack, then listen for HTTP requests."""
+        """Check the tokens with Slack, then listen for HTTP requests or open Socket Mode."""
         await self._threads.prepare()
         try:
             identity = await self.client.auth_test()
         except SlackApiError as exc:
-            code = exc.response.get("error", "unknown_error")
             raise SlackStartError(
-                f"Slack refused SLACK_BOT_TOKEN ({code}): check the token "
+                f"Slack refused SLACK_BOT_TOKEN ({_code(exc)}): check the token "
                 "in the app's OAuth & Permissions page"
             ) from None
         log.info(
@@ -303,9 +302,8 @@ class SlackAdapter:
                 # The socket client retries a refused token forever: check it once here.
                 await self.client.apps_connections_open(app_token=app_token)
             except SlackApiError as exc:
-                code = exc.response.get("error", "unknown_error")
                 raise SlackStartError(
-                    f"Slack refused SLACK_APP_TOKEN ({code}): it needs the connections:write "
+                    f"Slack refused SLACK_APP_TOKEN ({_code(exc)}): it needs the connections:write "
                     "scope (Basic Information, App-Level Tokens)"
                 ) from None
             self._socket_mode = AsyncSocketModeHandler(self.app, app_token)
