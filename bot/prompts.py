@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,19 +80,3 @@ class PromptRenderer:
             ChatMessage("system", self.render(system, **values)),
             ChatMessage("user", self.render(name, **values)),
         ]
-
-
-def load_prompt_file(
-    plugin: str, search: Mapping[str, Path] | None = None, explicit: Path | None = None
-) -> PromptFile | None:
-    """Find and parse the prompt file of a plugin, or None when it has none."""
-    candidates = [explicit] if explicit else []
-    candidates.append(PROMPTS_DIR / f"{plugin}.yaml")
-    for folder in (search or {}).values():
-        candidates.append(folder / f"{plugin}.yaml")
-    for path in candidates:
-        if path is not None and path.is_file():
-            return PromptFile(path)
-    if explicit is not None:
-        raise PromptError(f"prompt file {explicit} does not exist")
-    return None

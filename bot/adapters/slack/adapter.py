@@ -20,7 +20,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.adapters.slack.commands import EVENTS_PATH, parse_slash, slash_groups, slash_name
+from bot.adapters.slack.commands import EVENTS_PATH, parse_slash
 from bot.adapters.slack.credentials import SlackCredentials
 from bot.adapters.slack.history import SlackHistory
 from bot.adapters.slack.respond import ResponseUrl
@@ -495,8 +495,3 @@ class SlackAdapter:
             return False
         user = response.get("user") or {}
         return bool(user.get("is_admin") or user.get("is_owner"))
-
-
-def command_names(core: Core, prefix: str) -> list[str]:
-    """Every Slack slash command the loaded plugins make."""
-    return [slash_name(word, prefix) for word in slash_groups(core.plugins.commands)]
