@@ -52,14 +52,13 @@ async def watch_engine_start(engine: Engine, started: float) -> None:
 async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     """Start everything the environment asks for; return the exit code."""
     from bot.adapters.console import ConsoleAdapter
+    from bot.adapters.discord.credentials import DiscordCredentials
     from bot.adapters.slack.credentials import SlackCredentials
 
     started = time.monotonic()
     env = dict(os.environ)
     slack = SlackCredentials.from_env(env)
-    if env.get("DISCORD_TOKEN"):
-        # The Discord adapter is not part of this build yet; say so plainly.
-        _status("DISCORD_TOKEN is set, but this build has no Discord adapter yet.")
+    discord_credentials = DiscordCredentials.from_env(env)
     engine = build_engine(config.engine, progress=_status)
     core = await Core.open(config, engine)
     for failure in core.load_failures:
@@ -88,6 +87,18 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
                 _status("Slack: connected over Socket Mode.")
             else:
                 _status(f"Slack: listening on port {adapter.port} (HTTP mode).")
+        if discord_credentials is not None:
+            from bot.adapters.discord.adapter import DiscordAdapter, DiscordStartError
+
+            discord_adapter = DiscordAdapter(core, discord_credentials, config.discord)
+            try:
+                await discord_adapter.start()
+            except DiscordStartError as exc:
+                _status(f"Discord: {exc}")
+                await discord_adapter.close()
+                return 1
+            platforms.append(discord_adapter)
+            _status(f"Discord: connected as {discord_adapter.client.user}.")
         # 2) The model loads in the background; commands that need it wait for it.
         _status(
             "Loading the language model (the first run converts the bundled model; "

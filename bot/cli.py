@@ -30,9 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_argument("--json", action="store_true", help="as JSON (the adapters' source)")
     commands.add_argument(
         "--format",
-        choices=("text", "json", "slack"),
+        choices=("text", "json", "slack", "discord"),
         default=None,
-        help="text, json, or slack (a Slack app manifest in YAML)",
+        help="text, json, slack (a Slack app manifest in YAML), or discord (the exact "
+        "application-command payload a sync registers)",
     )
     commands.add_argument(
         "--socket-mode", action="store_true", help="with --format slack: a manifest for Socket Mode"
@@ -40,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_argument(
         "--request-url", help="with --format slack: the public URL of /slack/events for HTTP mode"
     )
+    discord_cmd = sub.add_parser("discord", help="Discord tasks")
+    discord_sub = discord_cmd.add_subparsers(dest="discord_command", required=True)
+    sync = discord_sub.add_parser(
+        "sync", help="register the slash commands with Discord now (needs DISCORD_TOKEN)"
+    )
+    sync.add_argument("--guild", help="register in this one server only (instant; for development)")
     reload = sub.add_parser("reload", help="reload plugins in the running bot")
     reload.add_argument("plugins", nargs="*", help="plugin names (default: all)")
     return parser
@@ -74,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_commands(config, fmt, args.socket_mode, args.request_url))
     if args.command == "reload":
         return _reload(config, args.plugins)
+    if args.command == "discord":
+        return asyncio.run(_discord_sync(config, args.guild))
     return 2
 
 
@@ -105,6 +114,7 @@ def _prepare_model(config: Config) -> int:
 async def _commands(
     config: Config, fmt: str, socket_mode: bool = False, request_url: str | None = None
 ) -> int:
+    from bot.checks import Permissions
     from bot.loader import PluginManager
     from bot.memory import Database
     from bot.preferences import PrefCatalog
@@ -126,6 +136,15 @@ async def _commands(
             print(
                 json.dumps({"commands": [s.to_json() for s in specs]}, indent=2, ensure_ascii=False)
             )
+        elif fmt == "discord":
+            from bot.adapters.discord.commands import CommandDeclarationError, describe_payload
+
+            try:
+                payload = describe_payload(manager, Permissions(config.permissions))
+            except CommandDeclarationError as exc:
+                print(f"skaldbot: {exc}", file=sys.stderr)
+                return 1
+            print(json.dumps(payload, indent=2, ensure_ascii=False))
         elif fmt == "slack":
             import yaml
 
@@ -145,6 +164,37 @@ async def _commands(
     finally:
         await db.close()
     return 0
+
+
+async def _discord_sync(config: Config, guild: str | None) -> int:
+    from bot.adapters.discord.adapter import DiscordAdapter, DiscordStartError
+    from bot.adapters.discord.credentials import DiscordCredentials
+    from bot.core import Core
+    from engine.factory import build_engine
+
+    credentials = DiscordCredentials.from_env(os.environ)
+    if credentials is None:
+        print("skaldbot: set DISCORD_TOKEN to register the commands", file=sys.stderr)
+        return 2
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    # The engine is built, never started: registering needs only the plugins' declarations.
+    engine = build_engine(config.engine)
+    core = await Core.open(config, engine)
+    try:
+        for failure in core.load_failures:
+            print(f"plugin {failure.label} did not load: {failure.reason}", file=sys.stderr)
+        adapter = DiscordAdapter(core, credentials, config.discord)
+        target = guild or config.discord.guild or None
+        try:
+            count = await adapter.register(target)
+        except DiscordStartError as exc:
+            print(f"skaldbot: {exc}", file=sys.stderr)
+            return 1
+        where = f"in server {target}" if target else "globally (visible within an hour)"
+        print(f"registered {count} commands {where}")
+        return 0
+    finally:
+        await core.close()
 
 
 def _reload(config: Config, names: list[str]) -> int:

@@ -80,6 +80,37 @@ class SlackSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandAccess:
+    """Who may use one command in a Discord server, beyond its default permissions."""
+
+    # Role ids or names; a member with any of them may use the command (empty: everyone).
+    allow_roles: tuple[str, ...] = ()
+    # Role ids or names that may never use it (deny wins over allow).
+    deny_roles: tuple[str, ...] = ()
+    allow_users: tuple[str, ...] = ()
+    deny_users: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordSettings:
+    """The Discord adapter (starts when DISCORD_TOKEN is set)."""
+
+    # Register the commands in this one server only (instant; for development), by id.
+    # Empty: register them globally, for every server the bot is in.
+    guild: str = ""
+    # At start-up, register the commands if they changed since the last registration.
+    auto_sync: bool = True
+    # Shards: 0 runs one gateway connection; "auto" or a number uses discord.py's
+    # AutoShardedClient (Discord requires sharding past 2,500 servers).
+    shards: int | Literal["auto"] = 0
+    # Read message text for /summarize: needs the privileged Message Content intent,
+    # switched on in the Developer Portal (Bot > Privileged Gateway Intents).
+    message_content: bool = True
+    # Per command, e.g. "story start": {allow_roles: [Writers], deny_users: ["1234"]}.
+    access: dict[str, CommandAccess] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """Every setting of one Skald process."""
 
@@ -93,6 +124,7 @@ class Config:
     plugins: PluginSettings = field(default_factory=PluginSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
+    discord: DiscordSettings = field(default_factory=DiscordSettings)
 
     @property
     def database_path(self) -> Path:
@@ -160,7 +192,14 @@ def _convert(tp: Any, raw: Any, where: str, base: Path) -> Any:
         if raw is None and type(None) in get_args(tp):
             return None
         inner = [a for a in get_args(tp) if a is not type(None)]
-        return _convert(inner[0], raw, where, base)
+        # The first alternative that takes the value wins (e.g. a number, or "auto").
+        errors: list[ConfigError] = []
+        for alternative in inner:
+            try:
+                return _convert(alternative, raw, where, base)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0]
     if origin is Literal:
         allowed = get_args(tp)
         if raw not in allowed:

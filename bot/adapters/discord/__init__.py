@@ -1,0 +1,1 @@
+"""The Discord adapter: discord.py client, app commands, streamed replies."""

@@ -1,0 +1,595 @@
+"""The Discord adapter: a discord.py client whose command tree is built from the plugins.
+
+Every interaction is deferred before any database, plugin or engine work; the reply then
+streams into the deferred response, paced per channel from Discord's rate-limit headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import discord
+import yarl
+from discord import app_commands
+from discord.gateway import DiscordWebSocket
+
+from bot.adapters.discord.commands import (
+    CommandDeclarationError,
+    CommandHooks,
+    admin_permission,
+    build_commands,
+    payload_hash,
+    quiet_client,
+    registration_payload,
+)
+from bot.adapters.discord.credentials import DiscordCredentials
+from bot.adapters.discord.history import DiscordHistory
+from bot.adapters.discord.messages import MISSING_PERMISSIONS, InteractionReply
+from bot.adapters.discord.pacing import EditPacers
+from bot.adapters.discord.threads import PluginThreads
+from bot.config import DiscordSettings
+from bot.core import Core
+from bot.invocation import ChannelRef, Invocation, User
+from bot.loader import PluginManager
+from bot.plugin import CommandSpec
+from bot.reply import Notice
+from bot.router import Run
+from bot.streaming import MessageStreamer
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_INTERACTION = 10062
+ALREADY_ACKNOWLEDGED = 40060
+MAX_ORIGINS = 2000
+# How long start-up waits for the gateway's READY before giving up.
+READY_TIMEOUT_S = 60.0
+# discord.py waits out non-global rate limits itself; past this it raises instead.
+MAX_RATELIMIT_WAIT_S = 30.0
+# At shutdown, streams get this long to show their final text.
+SHUTDOWN_GRACE_S = 10.0
+
+RESTARTED = "That reply is from before my last restart: run the command again."
+GONE = "That command is not available any more (its plugin was unloaded or changed)."
+
+# The permissions a reply can need in a channel, in the order a missing one is named.
+_REPLY_PERMISSIONS = (
+    ("view_channel", "View Channel"),
+    ("send_messages", "Send Messages"),
+    ("send_messages_in_threads", "Send Messages in Threads"),
+    ("create_public_threads", "Create Public Threads"),
+    ("read_message_history", "Read Message History"),
+)
+
+
+class DiscordStartError(Exception):
+    """Discord refused the start-up (the message says what to fix)."""
+
+
+def sync_key(guild: str | None) -> str:
+    """The meta key under which the last registered payload's hash is kept."""
+    return f"discord.commands.{guild or 'global'}"
+
+
+@dataclass(slots=True)
+class _Origin:
+    """What a reply's buttons need: the invocation that made it, and its run while live."""
+
+    invocation: Invocation
+    run: Run | None = None
+
+
+def new_client(
+    settings: DiscordSettings, trace: Any = None, message_content: bool | None = None
+) -> discord.Client:
+    """A discord.Client, or an AutoShardedClient when sharding is configured."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.message_content = (
+        settings.message_content if message_content is None else message_content
+    )
+    options: dict[str, Any] = {
+        "http_trace": trace,
+        "max_ratelimit_timeout": MAX_RATELIMIT_WAIT_S,
+        # Replies never ping anyone, whatever the model writes.
+        "allowed_mentions": discord.AllowedMentions.none(),
+    }
+    if settings.shards == 0:
+        return quiet_client(intents, **options)
+    if settings.shards != "auto":
+        options["shard_count"] = settings.shards
+    return quiet_client(intents, sharded=True, **options)
+
+
+def build_tree(
+    client: discord.Client, plugins: PluginManager, hooks: CommandHooks
+) -> app_commands.CommandTree[Any]:
+    """The command tree of every loaded plugin command (raises CommandDeclarationError)."""
+    tree: app_commands.CommandTree[Any] = app_commands.CommandTree(client)
+    descriptions = {name: lp.plugin.description for name, lp in plugins.loaded.items()}
+    for command in build_commands(plugins.commands, descriptions, hooks):
+        tree.add_command(command)
+    return tree
+
+
+class DiscordAdapter:
+    """Serves every plugin as Discord slash commands with streamed, editable replies."""
+
+    def __init__(
+        self,
+        core: Core,
+        credentials: DiscordCredentials,
+        settings: DiscordSettings,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.core = core
+        self.settings = settings
+        self.credentials = credentials
+        self._clock = clock
+        self.pacers = EditPacers()
+        self.client = new_client(settings, self.pacers.trace())
+        self.hooks = CommandHooks(
+            self._on_command, self._on_autocomplete, core.router.permissions.requires_admin
+        )
+        self.tree: app_commands.CommandTree[Any] | None = None
+        self.tree_error: str | None = None
+        try:
+            self.tree = build_tree(self.client, core.plugins, self.hooks)
+        except CommandDeclarationError as exc:
+            # Reported by start(): a declaration Discord cannot take stops the start-up.
+            self.tree_error = str(exc)
+        self._threads = PluginThreads(core.db)
+        self._origins: OrderedDict[str, _Origin] = OrderedDict()
+        self._serving: set[asyncio.Task[Any]] = set()
+        self._gateway: asyncio.Task[None] | None = None
+        self._closing = False
+        self._saved_base = discord.http.Route.BASE
+        self._saved_gateway = DiscordWebSocket.DEFAULT_GATEWAY
+        self.client.on_interaction = self._on_interaction  # type: ignore[attr-defined]
+
+    # -- start and stop --
+
+    async def start(self) -> None:
+        """Log in, register the commands if they changed, and connect to the gateway."""
+        if self.tree is None:
+            raise DiscordStartError(self.tree_error or "the commands do not fit Discord")
+        await self._threads.prepare()
+        discord.http.Route.BASE = self.credentials.api_url
+        try:
+            await self.client.login(self.credentials.token)
+        except discord.LoginFailure:
+            raise DiscordStartError(
+                "Discord refused DISCORD_TOKEN: copy the bot token again from the Developer "
+                "Portal (your application > Bot > Reset Token)"
+            ) from None
+        except (discord.HTTPException, OSError) as exc:
+            raise DiscordStartError(f"Discord could not be reached: {_describe(exc)}") from None
+        await self._point_gateway()
+        if self.settings.auto_sync:
+            await self.sync(self.settings.guild or None, only_if_changed=True)
+        self._gateway = asyncio.create_task(self._connect(), name="discord-gateway")
+        ready = asyncio.create_task(self.client.wait_until_ready())
+        done, _ = await asyncio.wait(
+            {self._gateway, ready}, timeout=READY_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+        )
+        if ready not in done:
+            ready.cancel()
+            error = self._gateway.exception() if self._gateway in done else None
+            raise DiscordStartError(
+                f"Discord's gateway did not become ready: {_describe(error)}"
+                if error
+                else f"Discord's gateway sent no READY within {READY_TIMEOUT_S:.0f} s"
+            )
+        user = self.client.user
+        log.info("discord: connected as %s (%s)", user, user.id if user else "?")
+
+    async def _point_gateway(self) -> None:
+        """Dial the gateway the REST API names, as Discord's own clients do.
+
+        A plain discord.Client always dials Discord's public gateway; with another REST
+        address (a local server in tests) or an explicit gateway, dial that one instead.
+        """
+        url = self.credentials.gateway_url
+        if url is None and self.credentials.custom_api:
+            _shards, url, _limits = await self.client.http.get_bot_gateway()
+        if url is not None:
+            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+
+    async def _connect(self) -> None:
+        try:
+            await self.client.connect(reconnect=True)
+        except discord.PrivilegedIntentsRequired:
+            log.error(
+                "discord: the gateway refused the Message Content intent. Switch it on in the "
+                "Developer Portal (Bot > Privileged Gateway Intents), or set "
+                "discord.message_content: false in config.yaml (then /summarize cannot work)"
+            )
+            raise
+
+    async def close(self) -> None:
+        """Stop taking commands, let replies show their final text, then disconnect."""
+        self._closing = True
+        for origin in list(self._origins.values()):
+            if origin.run is not None:
+                origin.run.cancel()
+        if self._serving:
+            await asyncio.wait(self._serving, timeout=SHUTDOWN_GRACE_S)
+        for task in list(self._serving):
+            task.cancel()
+        await asyncio.gather(*self._serving, return_exceptions=True)
+        await self.client.close()
+        if self._gateway is not None:
+            self._gateway.cancel()
+            await asyncio.gather(self._gateway, return_exceptions=True)
+        discord.http.Route.BASE = self._saved_base
+        DiscordWebSocket.DEFAULT_GATEWAY = self._saved_gateway
+
+    # -- registration --
+
+    async def register(self, guild: str | None) -> int:
+        """Log in over REST only, register the commands, log out; returns how many."""
+        if self.tree is None:
+            raise DiscordStartError(self.tree_error or "the commands do not fit Discord")
+        discord.http.Route.BASE = self.credentials.api_url
+        try:
+            await self.client.login(self.credentials.token)
+            await self.sync(guild, only_if_changed=False)
+        except discord.LoginFailure:
+            raise DiscordStartError("Discord refused DISCORD_TOKEN") from None
+        except discord.HTTPException as exc:
+            raise DiscordStartError(f"Discord refused the commands: {_describe(exc)}") from None
+        finally:
+            await self.client.close()
+            discord.http.Route.BASE = self._saved_base
+        return len(self.payload())
+
+    def payload(self) -> list[dict[str, Any]]:
+        """The exact registration payload a sync sends."""
+        assert self.tree is not None
+        return registration_payload(self.tree)
+
+    async def sync(self, guild: str | None, *, only_if_changed: bool) -> bool:
+        """Register the commands globally or in one server; returns True if it did."""
+        assert self.tree is not None
+        payload = self.payload()
+        digest = payload_hash(payload)
+        key = sync_key(guild)
+        if only_if_changed and await self.core.db.get_meta(key) == digest:
+            log.info("discord: commands unchanged since the last registration")
+            return False
+        target = discord.Object(int(guild)) if guild else None
+        if target is not None:
+            # Guild registration: the same commands, visible at once in that one server.
+            self.tree.copy_global_to(guild=target)
+        await self.tree.sync(guild=target)
+        if target is not None:
+            self.tree.clear_commands(guild=target)
+        await self.core.db.set_meta(key, digest)
+        log.info(
+            "discord: registered %d commands %s",
+            len(payload),
+            f"in server {guild}" if guild else "globally",
+        )
+        return True
+
+    # -- interactions --
+
+    async def _acknowledge(self, interaction: discord.Interaction[Any], *, thinking: bool) -> bool:
+        """Defer at once (the 3-second rule); False when the interaction cannot be served."""
+        try:
+            await interaction.response.defer(thinking=thinking)
+        except discord.NotFound as exc:
+            if exc.code == UNKNOWN_INTERACTION:
+                log.warning("discord: an interaction expired before it could be acknowledged")
+                return False
+            raise
+        except discord.HTTPException as exc:
+            if exc.code == ALREADY_ACKNOWLEDGED:
+                # Someone answered it already (a duplicate delivery): never serve it twice.
+                log.info("discord: interaction %s was already acknowledged", interaction.id)
+                return False
+            raise
+        if interaction.channel_id is not None:
+            self.pacers.bind_token(interaction.token, str(interaction.channel_id))
+        return True
+
+    async def _on_command(
+        self, interaction: discord.Interaction[Any], name: str, options: dict[str, object]
+    ) -> None:
+        """A slash command: acknowledge first, then everything else."""
+        if not await self._acknowledge(interaction, thinking=True):
+            return
+        self._track()
+        spec = self.core.plugins.commands.get(name)
+        if spec is None or self._closing:
+            await InteractionReply(interaction).notice(
+                Notice("Skald is restarting; try again in a moment." if spec else GONE, "error")
+            )
+            return
+        refusal = self._access_refusal(spec, interaction)
+        if refusal:
+            await InteractionReply(interaction).notice(Notice(refusal, "error"))
+            return
+        inv = await self._invocation(interaction, spec, options)
+        await self._serve(interaction, inv, spec)
+
+    async def _on_autocomplete(
+        self, interaction: discord.Interaction[Any], name: str, option: str, current: str
+    ) -> list[str]:
+        """Suggestions from memory only, cut off well inside Discord's deadline."""
+        typed = {
+            str(o.get("name")): o.get("value")
+            for o in _leaf_options(interaction.data or {})
+            if o.get("name") != option
+        }
+        return await self.core.autocomplete(
+            name, option, current, typed, self._channel_ref(interaction)
+        )
+
+    async def _on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """Buttons on replies: Stop, Regenerate, Continue (commands go through the tree)."""
+        if interaction.type is not discord.InteractionType.component:
+            return
+        data: dict[str, Any] = dict(interaction.data or {})
+        custom_id = str(data.get("custom_id", ""))
+        parts = custom_id.split(":")
+        if len(parts) != 3 or parts[0] != "skald":
+            return
+        _, action, key = parts
+        origin = self._origins.get(key)
+        if action == "stop":
+            if not await self._acknowledge(interaction, thinking=False):
+                return
+            await self._stop(interaction, origin)
+            return
+        if origin is None:
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.response.send_message(RESTARTED, ephemeral=True)
+            return
+        if not await self._acknowledge(interaction, thinking=True):
+            return
+        self._track()
+        first = origin.invocation
+        name, options = first.command, dict(first.options)
+        if action == "continue":
+            spec = self.core.plugins.commands.get(first.command)
+            if spec is None or spec.follow_up is None:
+                await InteractionReply(interaction).notice(Notice(GONE, "error"))
+                return
+            name, options = spec.follow_up, {}
+        spec = self.core.plugins.commands.get(name)
+        if spec is None:
+            await InteractionReply(interaction).notice(Notice(GONE, "error"))
+            return
+        user = self._user(interaction, spec)
+        inv = Invocation(name, options, first.channel, user, first.history)
+        await self._serve(interaction, inv, spec)
+
+    async def _stop(self, interaction: discord.Interaction[Any], origin: _Origin | None) -> None:
+        run = origin.run if origin else None
+        if origin is None or run is None or run.task.done():
+            return
+        spec = self.core.plugins.commands.get(origin.invocation.command)
+        allowed = str(interaction.user.id) == origin.invocation.user.id or (
+            spec is not None and self._user(interaction, spec, force_check=True).is_admin
+        )
+        if not allowed:
+            await InteractionReply(interaction).notice(
+                Notice("Only the person who asked, or an admin, can stop this reply.", "error")
+            )
+            return
+        log.info("discord: /%s stopped by a button", origin.invocation.command)
+        run.cancel()
+
+    def _track(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._serving.add(task)
+            task.add_done_callback(self._serving.discard)
+
+    # -- who and where --
+
+    def _channel_ref(
+        self, interaction: discord.Interaction[Any], channel: str | None = None
+    ) -> ChannelRef:
+        guild = str(interaction.guild_id) if interaction.guild_id else "dm"
+        return ChannelRef("discord", guild, channel or str(interaction.channel_id or ""))
+
+    def _user(
+        self, interaction: discord.Interaction[Any], spec: CommandSpec, force_check: bool = False
+    ) -> User:
+        """The invoking member; admin when Discord says they hold the command's permission."""
+        member = interaction.user
+        roles = tuple(str(r.id) for r in getattr(member, "roles", ()))
+        perms = interaction.permissions
+        needs_admin = force_check or self.core.router.permissions.requires_admin(spec)
+        is_admin = needs_admin and (
+            perms.administrator or bool(getattr(perms, admin_permission(spec)))
+        )
+        return User(str(member.id), member.display_name, is_admin=is_admin, roles=roles)
+
+    def _access_refusal(
+        self, spec: CommandSpec, interaction: discord.Interaction[Any]
+    ) -> str | None:
+        """Why config.yaml's per-command access rules refuse this member, or None."""
+        rule = self.settings.access.get(spec.name)
+        if rule is None:
+            return None
+        member = interaction.user
+        user_id = str(member.id)
+        roles = getattr(member, "roles", [])
+        role_keys = {str(r.id) for r in roles} | {r.name.casefold() for r in roles}
+
+        def has(wanted: tuple[str, ...]) -> bool:
+            return any(w in role_keys or w.casefold() in role_keys for w in wanted)
+
+        refused = f"You can't use /{spec.name} in this server."
+        if user_id in rule.deny_users or has(rule.deny_roles):
+            return refused
+        if (rule.allow_users or rule.allow_roles) and not (
+            user_id in rule.allow_users or has(rule.allow_roles)
+        ):
+            return refused
+        return None
+
+    async def _invocation(
+        self, interaction: discord.Interaction[Any], spec: CommandSpec, options: dict[str, object]
+    ) -> Invocation:
+        channel_id = str(interaction.channel_id or "")
+        # A plugin's thread (a story's) belongs to the channel it was opened from.
+        parent = await self._threads.parent_of(channel_id) if channel_id else None
+        history = DiscordHistory(
+            interaction.channel or self.client.get_partial_messageable(interaction.channel_id or 0),
+            message_content=self.client.intents.message_content,
+        )
+        return Invocation(
+            spec.name,
+            options,
+            self._channel_ref(interaction, parent),
+            self._user(interaction, spec),
+            history,
+        )
+
+    # -- replies --
+
+    async def _serve(
+        self, interaction: discord.Interaction[Any], inv: Invocation, spec: CommandSpec
+    ) -> None:
+        """Dispatch, then stream the reply into the deferred response with its buttons."""
+        origin = _Origin(inv)
+        self._origins[inv.id] = origin
+        while len(self._origins) > MAX_ORIGINS:
+            self._origins.popitem(last=False)
+        thread = await self._joined_thread(interaction, inv, spec)
+        target = InteractionReply(
+            interaction,
+            key=inv.id,
+            can_continue=bool(spec.follow_up),
+            thread=thread,
+            clock=self._clock,
+        )
+        channel = str(thread.id) if thread is not None else str(interaction.channel_id)
+        bucket = self.pacers.bucket(channel)
+        origin.run = run = self.core.dispatch(inv)
+        streamer: MessageStreamer[Any] = MessageStreamer(target, bucket)
+        try:
+            await streamer.deliver(run.reply)
+            await target.finish(bucket)
+        except discord.HTTPException as exc:
+            # The reply cannot be shown: stop generating it for nobody, and say why.
+            run.cancel()
+            await self._explain(interaction, target, inv, exc)
+        finally:
+            await run.wait()
+            origin.run = None
+            self.pacers.forget_token(interaction.token)
+        if spec.thread == "start" and run.reply.generated and target.messages:
+            await self._open_thread(interaction, inv, spec, target)
+
+    async def _joined_thread(
+        self, interaction: discord.Interaction[Any], inv: Invocation, spec: CommandSpec
+    ) -> discord.PartialMessageable | None:
+        """The plugin's thread when the command joins it and was typed outside it."""
+        if spec.thread != "join":
+            return None
+        thread_id = await self._threads.get(inv.channel.scope, spec.plugin)
+        if thread_id is None or thread_id == str(interaction.channel_id):
+            return None
+        thread = self.client.get_partial_messageable(
+            int(thread_id), guild_id=interaction.guild_id, type=discord.ChannelType.public_thread
+        )
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.edit_original_response(content=f"Continuing in <#{thread_id}>…")
+        return thread
+
+    async def _open_thread(
+        self,
+        interaction: discord.Interaction[Any],
+        inv: Invocation,
+        spec: CommandSpec,
+        target: InteractionReply,
+    ) -> None:
+        """Give a new story its own thread, started from the reply's first message."""
+        first = target.messages[0].message
+        if first is None or interaction.guild_id is None or target.messages[0].offset:
+            return
+        channel = interaction.channel
+        if isinstance(channel, discord.Thread):
+            return  # already in a thread: the story lives here
+        title = next((str(v) for v in inv.options.values() if isinstance(v, str)), spec.plugin)
+        name = f"{spec.plugin.capitalize()}: {title}"[:100]
+        try:
+            thread = await first.create_thread(name=name, auto_archive_duration=1440)
+        except discord.HTTPException as exc:
+            log.info("discord: could not open a thread for /%s: %s", inv.command, _describe(exc))
+            if exc.code == MISSING_PERMISSIONS:
+                await self._tell(
+                    target,
+                    "I couldn't open a thread for this (I need the Create Public Threads "
+                    "permission), so it continues in this channel.",
+                )
+            return
+        await self._threads.set(inv.channel.scope, spec.plugin, str(thread.id), inv.channel.channel)
+
+    async def _explain(
+        self,
+        interaction: discord.Interaction[Any],
+        target: InteractionReply,
+        inv: Invocation,
+        exc: discord.HTTPException,
+    ) -> None:
+        """Log a refused reply and tell the user what an admin can fix."""
+        log.warning("discord: reply to /%s failed: %s", inv.command, _describe(exc))
+        if exc.code == MISSING_PERMISSIONS:
+            missing = missing_permission(interaction)
+            text = (
+                f"I can't post my reply here: I'm missing the {missing} permission in this "
+                "channel. A server admin can grant it."
+                if missing
+                else "I can't post my reply here: Discord says I'm missing a permission in "
+                "this channel."
+            )
+        elif isinstance(exc, discord.NotFound):
+            return  # the message or the interaction is gone: nobody to tell
+        else:
+            text = f"Discord refused my reply ({_describe(exc)}). Please try again."
+        await self._tell(target, text)
+
+    async def _tell(self, target: InteractionReply, text: str) -> None:
+        with contextlib.suppress(discord.HTTPException):
+            await target.notice(Notice(text, "error"))
+
+
+def missing_permission(interaction: discord.Interaction[Any]) -> str | None:
+    """The first reply permission the bot lacks in the interaction's channel, by name."""
+    have = interaction.app_permissions
+    in_thread = isinstance(interaction.channel, discord.Thread)
+    for attr, label in _REPLY_PERMISSIONS:
+        if attr == "send_messages_in_threads" and not in_thread:
+            continue
+        if not getattr(have, attr):
+            return label
+    return None
+
+
+def _leaf_options(data: Any) -> list[dict[str, Any]]:
+    """The typed options of an interaction, under any subcommand groups."""
+    options = list(data.get("options") or [])
+    while options and options[0].get("type") in (1, 2):
+        options = list(options[0].get("options") or [])
+    return options
+
+
+def _describe(exc: BaseException | None) -> str:
+    """A short description of a Discord error, never including the token."""
+    if isinstance(exc, discord.HTTPException):
+        return f"{exc.status} {exc.text or exc.response.reason}" + (
+            f" (code {exc.code})" if exc.code else ""
+        )
+    return f"{type(exc).__name__}: {exc}" if exc else "unknown error"

@@ -1,0 +1,331 @@
+"""Discord application commands from the plugin declarations, within Discord's limits.
+
+Every plugin command becomes a discord.py `app_commands.Command` (commands sharing a first
+word become a group with subcommands) whose parameters carry the declared types, choices,
+bounds and autocomplete. The registration payload is what discord.py's own tree produces,
+so `skaldbot commands --format discord` prints exactly what a sync sends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import re
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from bot.options import OptionSpec
+from bot.plugin import CommandSpec
+
+if TYPE_CHECKING:
+    from bot.checks import Permissions
+    from bot.loader import PluginManager
+
+# Discord's documented limits for application commands.
+NAME = re.compile(r"^[-_\w]{1,32}$")
+MAX_DESCRIPTION = 100
+MAX_OPTIONS = 25
+MAX_CHOICES = 25
+MAX_COMMANDS = 100
+MAX_DEPTH = 3  # group, subcommand group, subcommand
+MAX_TOTAL_CHARS = 8000  # names, descriptions and choice values of one top-level command
+MAX_STRING_LENGTH = 6000
+
+# What a member needs by default to see an admin command (they are checked again when run).
+MANAGE_CHANNELS = "manage_channels"
+MANAGE_GUILD = "manage_guild"
+
+# Called with the command's name, so a reloaded plugin's new handler is the one that runs.
+CommandCallback = Callable[[discord.Interaction[Any], str, dict[str, object]], Awaitable[None]]
+AutocompleteCallback = Callable[[discord.Interaction[Any], str, str, str], Awaitable[list[str]]]
+
+
+def quiet_client(intents: discord.Intents, **options: Any) -> discord.Client:
+    """A discord.Client that does not warn about voice support: the bot has no voice."""
+    discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+    if options.get("shard_count", 0) or options.pop("sharded", False):
+        return discord.AutoShardedClient(intents=intents, **options)
+    return discord.Client(intents=intents, **options)
+
+
+class CommandDeclarationError(Exception):
+    """A plugin declaration that Discord cannot register (the message names it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandHooks:
+    """What the built commands call: the adapter's handlers."""
+
+    on_command: CommandCallback
+    on_autocomplete: AutocompleteCallback
+    # Whether a command is admin-only here (declared so, or made so in config.yaml).
+    requires_admin: Callable[[CommandSpec], bool]
+
+    @classmethod
+    def payload_only(cls, requires_admin: Callable[[CommandSpec], bool]) -> CommandHooks:
+        """Hooks for a tree that is only printed or registered, never run."""
+
+        async def refuse(*_: object) -> Any:
+            raise RuntimeError("this command tree only describes the commands")
+
+        return cls(refuse, refuse, requires_admin)
+
+
+def admin_permission(spec: CommandSpec) -> str:
+    """The member permission an admin-only command needs: Manage Server for the bot's own."""
+    return MANAGE_GUILD if spec.plugin == "skald" else MANAGE_CHANNELS
+
+
+def check_declarations(commands: Mapping[str, CommandSpec]) -> list[str]:
+    """Every way the declarations break Discord's limits, each naming the declaration."""
+    problems: list[str] = []
+    leaves = {spec.words: spec for spec in commands.values()}
+    tops: dict[str, list[CommandSpec]] = {}
+    for words, spec in sorted(leaves.items()):
+        tops.setdefault(words[0], []).append(spec)
+        where = f"/{spec.name} (plugin {spec.plugin})"
+        if len(words) > MAX_DEPTH:
+            problems.append(f"{where}: more than {MAX_DEPTH} words")
+        for word in words:
+            if not NAME.match(word) or word != word.lower():
+                problems.append(f"{where}: {word!r} is not a lowercase name of 1-32 characters")
+        for depth in range(1, len(words)):
+            if words[:depth] in leaves:
+                problems.append(
+                    f"{where}: /{' '.join(words[:depth])} is also a command, and Discord "
+                    "cannot have a command that is also a group"
+                )
+        if not 1 <= len(spec.description) <= MAX_DESCRIPTION:
+            problems.append(f"{where}: the description must be 1-{MAX_DESCRIPTION} characters")
+        if len(spec.options) > MAX_OPTIONS:
+            problems.append(f"{where}: {len(spec.options)} options; Discord allows {MAX_OPTIONS}")
+        for opt in spec.options:
+            problems.extend(f"{where}, option {opt.name!r}: {p}" for p in _option_problems(opt))
+    if len(tops) > MAX_COMMANDS:
+        problems.append(f"{len(tops)} top-level commands; Discord allows {MAX_COMMANDS}")
+    for word, specs in tops.items():
+        subs: dict[tuple[str, ...], set[str]] = {}
+        for spec in specs:
+            for depth in range(1, len(spec.words)):
+                subs.setdefault(spec.words[:depth], set()).add(spec.words[depth])
+        for parent, children in subs.items():
+            if len(children) > MAX_OPTIONS:
+                problems.append(
+                    f"/{' '.join(parent)}: {len(children)} subcommands; "
+                    f"Discord allows {MAX_OPTIONS}"
+                )
+        total = sum(_chars(spec) for spec in specs)
+        if total > MAX_TOTAL_CHARS:
+            problems.append(
+                f"/{word}: names, descriptions and choices add up to {total} characters; "
+                f"Discord allows {MAX_TOTAL_CHARS}"
+            )
+    return problems
+
+
+def _option_problems(opt: OptionSpec) -> list[str]:
+    problems = []
+    if not NAME.match(opt.name) or opt.name != opt.name.lower():
+        problems.append("not a lowercase name of 1-32 characters")
+    if not 1 <= len(opt.description) <= MAX_DESCRIPTION:
+        problems.append(f"the description must be 1-{MAX_DESCRIPTION} characters")
+    if len(opt.choices) > MAX_CHOICES:
+        problems.append(f"{len(opt.choices)} choices; Discord allows {MAX_CHOICES}")
+    for choice in opt.choices:
+        if not 1 <= len(str(choice.name)) <= MAX_DESCRIPTION:
+            problems.append(f"choice {choice.name!r}: names must be 1-{MAX_DESCRIPTION} characters")
+        if isinstance(choice.value, str) and len(choice.value) > MAX_DESCRIPTION:
+            problems.append(f"choice {choice.name!r}: values must be at most 100 characters")
+    if opt.kind == "bool" and opt.autocomplete is not None:
+        problems.append("true/false options cannot offer suggestions")
+    if opt.choices and opt.autocomplete is not None:
+        problems.append("an option cannot have both choices and suggestions")
+    for length in (opt.min_length, opt.max_length):
+        if length is not None and not 0 <= length <= MAX_STRING_LENGTH:
+            problems.append(f"lengths must be 0-{MAX_STRING_LENGTH}")
+    return problems
+
+
+def _chars(spec: CommandSpec) -> int:
+    total = len(spec.name.replace(" ", "")) + len(spec.description)
+    for opt in spec.options:
+        total += len(opt.name) + len(opt.description)
+        total += sum(len(str(c.name)) + len(str(c.value)) for c in opt.choices)
+    return total
+
+
+def build_commands(
+    commands: Mapping[str, CommandSpec],
+    group_descriptions: Mapping[str, str],
+    hooks: CommandHooks,
+) -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
+    """The top-level app commands (groups hold the subcommands); raises on a bad declaration."""
+    problems = check_declarations(commands)
+    if problems:
+        raise CommandDeclarationError(
+            "These commands cannot be registered with Discord:\n  " + "\n  ".join(problems)
+        )
+    tops: dict[str, list[CommandSpec]] = {}
+    for spec in sorted(commands.values(), key=lambda s: s.name):
+        tops.setdefault(spec.words[0], []).append(spec)
+    built: list[app_commands.Command[Any, ..., Any] | app_commands.Group] = []
+    for word, specs in tops.items():
+        needed = _default_permissions(specs, hooks)
+        if len(specs) == 1 and specs[0].words == (word,):
+            command = _leaf(specs[0], word, hooks, None)
+            command.default_permissions = needed
+            command.guild_only = True
+            built.append(command)
+            continue
+        root = app_commands.Group(
+            name=word,
+            description=_group_description(word, group_descriptions),
+            guild_only=True,
+            default_permissions=needed,
+        )
+        groups: dict[tuple[str, ...], app_commands.Group] = {(word,): root}
+        for spec in specs:
+            parent = root
+            for depth in range(2, len(spec.words)):
+                path = spec.words[:depth]
+                if path not in groups:
+                    groups[path] = app_commands.Group(
+                        name=path[-1],
+                        description=f"{' '.join(path).capitalize()} commands",
+                        parent=parent,
+                    )
+                    parent.add_command(groups[path])
+                parent = groups[path]
+            parent.add_command(_leaf(spec, spec.words[-1], hooks, parent))
+        built.append(root)
+    return built
+
+
+def _group_description(word: str, descriptions: Mapping[str, str]) -> str:
+    text = descriptions.get(word) or f"{word.capitalize()} commands"
+    return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
+
+
+def _default_permissions(
+    specs: Sequence[CommandSpec], hooks: CommandHooks
+) -> discord.Permissions | None:
+    """What members need by default to see a top-level command: its admin parts' permissions.
+
+    Discord sets this per top-level command only, so a group with an admin subcommand is
+    hidden from members without that permission (server admins can change that in
+    Server Settings > Integrations); every admin subcommand is checked again when run.
+    """
+    needed = {admin_permission(s) for s in specs if hooks.requires_admin(s)}
+    if not needed:
+        return None
+    return discord.Permissions(**{name: True for name in needed})
+
+
+def _leaf(
+    spec: CommandSpec,
+    name: str,
+    hooks: CommandHooks,
+    parent: app_commands.Group | None,
+) -> app_commands.Command[Any, ..., Any]:
+    """One subcommand or top-level command whose parameters mirror the declared options."""
+
+    async def callback(interaction: discord.Interaction[Any], **options: object) -> None:
+        # Absent optional options arrive as None: the router applies the declared defaults.
+        await hooks.on_command(
+            interaction, spec.name, {k: v for k, v in options.items() if v is not None}
+        )
+
+    parameters = [
+        inspect.Parameter(
+            "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction
+        )
+    ]
+    for opt in spec.options:
+        parameters.append(
+            inspect.Parameter(
+                opt.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=_annotation(opt),
+                default=inspect.Parameter.empty if opt.required else None,
+            )
+        )
+    # discord.py reads the parameters from the callback's signature: give it the declared ones.
+    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    callback.__qualname__ = callback.__name__ = f"skald_{spec.name.replace(' ', '_')}"
+    decorated: Any = app_commands.describe(**{o.name: o.description for o in spec.options})(
+        callback
+    )
+    choices = {
+        o.name: [app_commands.Choice(name=str(c.name), value=c.value) for c in o.choices]
+        for o in spec.options
+        if o.choices
+    }
+    if choices:
+        decorated = app_commands.choices(**choices)(decorated)
+    suggest = {o.name: _suggester(spec, o.name, hooks) for o in spec.options if o.autocomplete}
+    if suggest:
+        decorated = app_commands.autocomplete(**suggest)(decorated)
+    return app_commands.Command(
+        name=name, description=spec.description, callback=decorated, parent=parent
+    )
+
+
+def _annotation(opt: OptionSpec) -> Any:
+    """The discord.py annotation for an option: its type with bounds or lengths."""
+    base: type[Any] = {"str": str, "int": int, "float": float, "bool": bool}[opt.kind]
+    if opt.choices or opt.kind == "bool":
+        # Choices carry their own values; Discord shows only those.
+        return type(opt.choices[0].value) if opt.choices else bool
+    if opt.kind == "str":
+        lo, hi = opt.min_length, opt.max_length
+        return base if lo is None and hi is None else app_commands.Range[str, lo, hi]
+    lo_v, hi_v = opt.min_value, opt.max_value
+    if lo_v is None and hi_v is None:
+        return base
+    if opt.kind == "int":
+        return app_commands.Range[
+            int, None if lo_v is None else int(lo_v), None if hi_v is None else int(hi_v)
+        ]
+    return app_commands.Range[float, lo_v, hi_v]
+
+
+def _suggester(
+    spec: CommandSpec, option: str, hooks: CommandHooks
+) -> Callable[[discord.Interaction[Any], str], Coroutine[Any, Any, list[app_commands.Choice[str]]]]:
+    async def suggest(
+        interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        found = await hooks.on_autocomplete(interaction, spec.name, option, current)
+        # A choice's name is shown (1-100 characters) and its value is what gets sent.
+        return [app_commands.Choice(name=s[:100], value=s[:100]) for s in found if s][:25]
+
+    return suggest
+
+
+def registration_payload(
+    tree: app_commands.CommandTree[Any], guild: discord.abc.Snowflake | None = None
+) -> list[dict[str, Any]]:
+    """Exactly what `tree.sync(guild=...)` sends to Discord."""
+    return [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
+
+
+def payload_hash(payload: list[dict[str, Any]]) -> str:
+    """A stable fingerprint of a registration payload (to sync only when it changed)."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def describe_payload(plugins: PluginManager, permissions: Permissions) -> list[dict[str, Any]]:
+    """The registration payload of the loaded plugins, built without connecting."""
+    client = quiet_client(discord.Intents(guilds=True))
+    tree: app_commands.CommandTree[Any] = app_commands.CommandTree(client)
+    descriptions = {name: lp.plugin.description for name, lp in plugins.loaded.items()}
+    hooks = CommandHooks.payload_only(permissions.requires_admin)
+    for command in build_commands(plugins.commands, descriptions, hooks):
+        tree.add_command(command)
+    return registration_payload(tree)
