@@ -86,19 +86,18 @@ class _Origin:
 
 
 def new_client(
-    settings: DiscordSettings, trace: Any = None, message_content: bool | None = None
+    settings: DiscordSettings, trace: Any = None, **client_options: Any
 ) -> discord.Client:
     """A discord.Client, or an AutoShardedClient when sharding is configured."""
     intents = discord.Intents.none()
     intents.guilds = True
-    intents.message_content = (
-        settings.message_content if message_content is None else message_content
-    )
+    intents.message_content = settings.message_content
     options: dict[str, Any] = {
         "http_trace": trace,
         "max_ratelimit_timeout": MAX_RATELIMIT_WAIT_S,
         # Replies never ping anyone, whatever the model writes.
         "allowed_mentions": discord.AllowedMentions.none(),
+        **client_options,
     }
     if settings.shards == 0:
         return quiet_client(intents, **options)
@@ -127,13 +126,15 @@ class DiscordAdapter:
         credentials: DiscordCredentials,
         settings: DiscordSettings,
         clock: Callable[[], float] = time.monotonic,
+        **client_options: Any,
     ) -> None:
+        """`client_options` go to discord.py's client (tests shorten its READY wait)."""
         self.core = core
         self.settings = settings
         self.credentials = credentials
         self._clock = clock
         self.pacers = EditPacers()
-        self.client = new_client(settings, self.pacers.trace())
+        self.client = new_client(settings, self.pacers.trace(), **client_options)
         self.hooks = CommandHooks(
             self._on_command, self._on_autocomplete, core.router.permissions.requires_admin
         )
@@ -303,9 +304,9 @@ class DiscordAdapter:
         self, interaction: discord.Interaction[Any], name: str, options: dict[str, object]
     ) -> None:
         """A slash command: acknowledge first, then everything else."""
+        self._track()
         if not await self._acknowledge(interaction, thinking=True):
             return
-        self._track()
         spec = self.core.plugins.commands.get(name)
         if spec is None or self._closing:
             await InteractionReply(interaction).notice(
@@ -342,6 +343,7 @@ class DiscordAdapter:
         if len(parts) != 3 or parts[0] != "skald":
             return
         _, action, key = parts
+        self._track()
         origin = self._origins.get(key)
         if action == "stop":
             if not await self._acknowledge(interaction, thinking=False):
@@ -354,7 +356,6 @@ class DiscordAdapter:
             return
         if not await self._acknowledge(interaction, thinking=True):
             return
-        self._track()
         first = origin.invocation
         name, options = first.command, dict(first.options)
         if action == "continue":

@@ -1,0 +1,259 @@
+"""The Discord adapter over the wire: real discord.py against a local Discord, scripted engine."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+import pytest_asyncio
+
+from bot.adapters.discord.adapter import DiscordAdapter, DiscordStartError, sync_key
+from bot.adapters.discord.credentials import DiscordCredentials
+from bot.config import CommandAccess, DiscordSettings
+from bot.core import Core
+from tests.conftest import make_config
+from tests.fake_discord import EPHEMERAL, FakeDiscord
+from tests.scripted_engine import ScriptedEngine
+
+PUT_COMMANDS = "PUT /applications/{application_id}/commands"
+PUT_GUILD_COMMANDS = "PUT /applications/{application_id}/guilds/{guild_id}/commands"
+ORIGINAL = "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/@original"
+FOLLOWUP = "POST /webhooks/{webhook_id}/{webhook_token}"
+MANAGE_CHANNELS = 1 << 4
+
+
+class Clock:
+    """Real monotonic time that a test can move forward (interaction tokens, 15 minutes)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(autouse=True)
+def restore_discord_addresses() -> Iterator[None]:
+    base = discord.http.Route.BASE
+    gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    yield
+    discord.http.Route.BASE = base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway
+
+
+@pytest_asyncio.fixture
+async def fake(clock: Clock) -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord(clock=clock) as server:
+        yield server
+
+
+@dataclasses.dataclass
+class Bot:
+    """A core and its Discord adapter, connected to the fake."""
+
+    core: Core
+    adapter: DiscordAdapter
+    engine: ScriptedEngine
+    fake: FakeDiscord
+
+    async def command(self, name: str, options: dict[str, Any] | None = None, **kw: Any) -> int:
+        """Type a slash command ("story start"); returns the interaction id."""
+        words = name.split()
+        payload = self.fake.slash(
+            words[0], options or {}, subcommand=" ".join(words[1:]) or None, **kw
+        )
+        record = await self.fake.dispatch(payload)
+        await self.fake.wait_for_callback(record.id)
+        return record.id
+
+    async def settled(self) -> None:
+        """Wait until every reply has been delivered."""
+        await self.fake.wait_until(lambda: not self.adapter._serving, timeout_s=10)
+
+
+async def start_bot(
+    fake: FakeDiscord,
+    tmp_path: Path,
+    engine: ScriptedEngine,
+    clock: Clock | None = None,
+    **settings: Any,
+) -> Bot:
+    config = make_config(tmp_path)
+    core = await Core.open(config, engine)
+    await engine.start()
+    adapter = DiscordAdapter(
+        core,
+        DiscordCredentials(fake.token, fake.api_url),
+        DiscordSettings(**settings),
+        clock=clock or time.monotonic,
+        guild_ready_timeout=0.05,
+    )
+    await adapter.start()
+    return Bot(core, adapter, engine, fake)
+
+
+async def stop_bot(bot: Bot) -> None:
+    await bot.adapter.close()
+    await bot.core.close()
+
+
+@pytest_asyncio.fixture
+async def bot(fake: FakeDiscord, tmp_path: Path, clock: Clock) -> AsyncIterator[Bot]:
+    running = await start_bot(fake, tmp_path, ScriptedEngine(delay_s=0.01), clock)
+    yield running
+    await stop_bot(running)
+
+
+# -- start-up and registration --
+
+
+async def test_start_registers_the_commands_once_until_they_change(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    bot = await start_bot(fake, tmp_path, ScriptedEngine())
+    assert len(fake.calls_to(PUT_COMMANDS)) == 1
+    names = {c["name"] for c in fake.commands()}
+    assert {"story", "lyrics", "summarize", "tutor", "rewrite", "prefs", "help"} <= names
+    stored = await bot.core.db.get_meta(sync_key(None))
+    await stop_bot(bot)
+    # Same declarations: nothing is sent again.
+    bot = await start_bot(fake, tmp_path, ScriptedEngine())
+    assert len(fake.calls_to(PUT_COMMANDS)) == 1
+    await stop_bot(bot)
+    # A changed payload (here, a different stored hash stands for it) registers again.
+    assert stored is not None
+    bot = await start_bot(fake, tmp_path, ScriptedEngine())
+    await bot.core.db.set_meta(sync_key(None), "something else")
+    assert await bot.adapter.sync(None, only_if_changed=True) is True
+    assert len(fake.calls_to(PUT_COMMANDS)) == 2
+    await stop_bot(bot)
+
+
+async def test_guild_sync_registers_in_one_server(fake: FakeDiscord, tmp_path: Path) -> None:
+    bot = await start_bot(fake, tmp_path, ScriptedEngine(), guild=str(fake.guild_id))
+    assert len(fake.calls_to(PUT_GUILD_COMMANDS)) == 1
+    assert not fake.calls_to(PUT_COMMANDS)
+    assert {c["name"] for c in fake.commands(fake.guild_id)} >= {"story", "prefs"}
+    await stop_bot(bot)
+
+
+async def test_a_refused_token_stops_start_up_without_showing_it(
+    fake: FakeDiscord, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    core = await Core.open(make_config(tmp_path), ScriptedEngine())
+    adapter = DiscordAdapter(
+        core, DiscordCredentials("not-the-token", fake.api_url), DiscordSettings()
+    )
+    with pytest.raises(DiscordStartError, match="Discord refused DISCORD_TOKEN") as info:
+        await adapter.start()
+    await adapter.close()
+    await core.close()
+    assert "not-the-token" not in str(info.value) and "not-the-token" not in caplog.text
+
+
+# -- commands --
+
+
+async def test_a_command_is_deferred_then_streamed_into_the_response(bot: Bot) -> None:
+    fake = bot.fake
+    iid = await bot.command("story start", {"premise": "a lighthouse keeper"})
+    callback = await fake.wait_for_callback(iid)
+    assert callback.type == 5 and callback.after_s < 3
+    await bot.settled()
+    record = fake.interaction(iid)
+    assert record.original_message_id is not None
+    original = fake.message(record.original_message_id)
+    assert "Scripted reply to:" in original["content"]
+    labels = [c["label"] for row in original["components"] for c in row["components"]]
+    assert labels == ["Regenerate", "Continue"]
+
+
+def components(message: dict[str, Any]) -> list[str]:
+    """The button labels on a message."""
+    return [c["label"] for row in message.get("components", []) for c in row["components"]]
+
+
+def custom_ids(message: dict[str, Any]) -> list[str]:
+    return [c["custom_id"] for row in message.get("components", []) for c in row["components"]]
+
+
+async def test_every_interaction_is_deferred_before_any_work_even_when_the_engine_is_busy(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    started: list[float] = []
+
+    def slow(messages: Any, params: Any) -> str:
+        started.append(time.monotonic())
+        return " ".join(["word"] * 40)
+
+    bot = await start_bot(fake, tmp_path, ScriptedEngine(script=slow, delay_s=0.05))
+    channels = [fake.general_channel_id] + [fake.add_channel(f"room-{i}") for i in range(9)]
+    ids = await asyncio.gather(
+        *(
+            bot.command("lyrics", {"topic": f"song {i}"}, channel_id=channels[i % 10])
+            for i in range(50)
+        )
+    )
+    callbacks = [await fake.wait_for_callback(i) for i in ids]
+    assert all(c.type == 5 and c.status == 200 and c.after_s < 3 for c in callbacks)
+    await bot.settled()
+    # The engine saw its first request only after every command was acknowledged.
+    assert started and max(c.at for c in callbacks) < min(started)
+    await stop_bot(bot)
+
+
+async def test_autocomplete_answers_from_memory(bot: Bot) -> None:
+    fake = bot.fake
+    payload = fake.autocomplete("rewrite", {"text": "hello"}, focused="style")
+    payload["data"]["options"][1]["value"] = "pir"
+    record = await fake.dispatch(payload)
+    callback = await fake.wait_for_callback(record.id)
+    assert callback.type == 8
+    assert [c["name"] for c in record.choices or []] == ["pirate"]
+
+
+async def test_validation_and_refusals_are_ephemeral(bot: Bot) -> None:
+    fake = bot.fake
+    iid = await bot.command("prefs set", {"key": "story.genre", "value": "mystery"})
+    await bot.settled()
+    record = fake.interaction(iid)
+    # The "thinking…" response was removed and the refusal shown only to the user.
+    assert record.original_message_id is None or not fake.messages(fake.general_channel_id)
+    (notice,) = fake.ephemerals(fake.general_channel_id)
+    assert notice["content"] == "Only server admins can use /prefs set."
+    assert notice["flags"] & EPHEMERAL
+
+
+async def test_members_with_manage_channels_may_change_preferences(bot: Bot) -> None:
+    fake = bot.fake
+    await bot.command(
+        "prefs set", {"key": "story.genre", "value": "mystery"}, permissions=MANAGE_CHANNELS
+    )
+    await bot.settled()
+    prefs = await bot.core.preferences(f"discord/{fake.guild_id}/{fake.general_channel_id}")
+    assert prefs.get("story.genre") == "mystery"
+
+
+async def test_access_rules_from_config_allow_and_deny(fake: FakeDiscord, tmp_path: Path) -> None:
+    rules = {"lyrics": CommandAccess(deny_users=(str(fake.user_id),))}
+    bot = await start_bot(fake, tmp_path, ScriptedEngine(), access=rules)
+    await bot.command("lyrics", {"topic": "rain"})
+    await bot.settled()
+    assert not bot.engine.requests
+    (notice,) = fake.ephemerals(fake.general_channel_id)
+    assert notice["content"] == "You can't use /lyrics in this server."
+    await stop_bot(bot)
