@@ -25,6 +25,7 @@ PUT_COMMANDS = "PUT /applications/{application_id}/commands"
 PUT_GUILD_COMMANDS = "PUT /applications/{application_id}/guilds/{guild_id}/commands"
 ORIGINAL = "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/@original"
 FOLLOWUP = "POST /webhooks/{webhook_id}/{webhook_token}"
+CALLBACK = "POST /interactions/{interaction_id}/{interaction_token}/callback"
 MANAGE_CHANNELS = 1 << 4
 
 
@@ -256,4 +257,190 @@ async def test_access_rules_from_config_allow_and_deny(fake: FakeDiscord, tmp_pa
     assert not bot.engine.requests
     (notice,) = fake.ephemerals(fake.general_channel_id)
     assert notice["content"] == "You can't use /lyrics in this server."
+    await stop_bot(bot)
+
+
+async def test_streaming_edits_follow_the_rate_limit_headers_without_a_429(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    fake.set_rate_limit("webhook", 3, 1.0)
+    engine = ScriptedEngine(script=ScriptedEngine.replying(" ".join(["wave"] * 80)), delay_s=0.02)
+    bot = await start_bot(fake, tmp_path, engine)
+    iid = await bot.command("tutor explain", {"topic": "the sea"})
+    await bot.settled()
+    original = fake.message(fake.interaction(iid).original_message_id or 0)
+    assert original["content"].count("wave") == 80  # the final text always lands
+    assert fake.rate_limited["webhook"] == 0
+    edits = [w.at for w in fake.writes(fake.general_channel_id) if w.action == "edit"]
+    assert len(edits) >= 2
+    # Any one-second stretch holds at most the three edits Discord's headers allow.
+    assert all(sum(1 for t in edits if s <= t < s + 1.0) <= 3 for s in edits)
+    await stop_bot(bot)
+
+
+async def test_a_long_reply_continues_in_followups_split_at_boundaries(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    paragraph = "The tide came in over the old stones. " * 20
+    text = "\n\n".join([paragraph.strip()] * 6)  # about 4,600 characters
+    bot = await start_bot(fake, tmp_path, ScriptedEngine(script=ScriptedEngine.replying(text)))
+    iid = await bot.command("tutor explain", {"topic": "tides"})
+    await bot.settled()
+    record = fake.interaction(iid)
+    ids = [record.original_message_id or 0, *record.followup_ids]
+    parts = [fake.message(i)["content"] for i in ids]
+    assert len(parts) == 3 and all(len(p) <= 2000 for p in parts)
+    assert all(p.endswith(".") for p in parts)  # never inside a sentence or a word
+    assert " ".join(parts).split() == text.split()
+    await stop_bot(bot)
+
+
+async def test_stop_aborts_the_generation_in_the_engine(fake: FakeDiscord, tmp_path: Path) -> None:
+    engine = ScriptedEngine(script=ScriptedEngine.replying(" ".join(["on"] * 400)), delay_s=0.02)
+    bot = await start_bot(fake, tmp_path, engine)
+    iid = await bot.command("tutor explain", {"topic": "forever"})
+    record = fake.interaction(iid)
+    await fake.wait_until(lambda: bool(fake.message(record.original_message_id or 0)["content"]))
+    message = fake.message(record.original_message_id or 0)
+    assert components(message) == ["Stop"]
+    await fake.dispatch(fake.button(custom_ids(message)[0], message_id=int(message["id"])))
+    await bot.settled()
+    assert engine.aborted == 1
+    final = fake.message(record.original_message_id or 0)
+    assert components(final) == ["Regenerate"]
+    assert final["content"].count("on") < 400
+    await stop_bot(bot)
+
+
+async def test_regenerate_and_continue_run_again(bot: Bot) -> None:
+    fake = bot.fake
+    iid = await bot.command("story start", {"premise": "a fox"})
+    await bot.settled()
+    message = fake.message(fake.interaction(iid).original_message_id or 0)
+    regenerate, cont = custom_ids(message)
+    await fake.dispatch(fake.button(cont, message_id=int(message["id"])))
+    await fake.wait_until(lambda: len(bot.engine.requests) == 2)
+    await bot.settled()
+    await fake.dispatch(fake.button(regenerate, message_id=int(message["id"])))
+    await fake.wait_until(lambda: len(bot.engine.requests) == 3)
+    await bot.settled()
+    assert "a fox" in bot.engine.requests[2][0][-1].content
+
+
+async def test_the_fifteen_minute_token_gives_way_to_a_channel_message(
+    fake: FakeDiscord, tmp_path: Path, clock: Clock
+) -> None:
+    engine = ScriptedEngine(script=ScriptedEngine.replying(" ".join(["late"] * 120)), delay_s=0.02)
+    bot = await start_bot(fake, tmp_path, engine, clock)
+    iid = await bot.command("tutor explain", {"topic": "time"})
+    record = fake.interaction(iid)
+    await fake.wait_until(lambda: record.original_message_id is not None)
+    clock.advance(14.5 * 60)  # past the adapter's margin, inside Discord's 15 minutes
+    await bot.settled()
+    channel = [m for m in fake.messages(fake.general_channel_id) if not m.get("interaction")]
+    shown = fake.message(record.original_message_id or 0)["content"]
+    rest = "".join(m["content"] for m in fake.messages(fake.general_channel_id)[1:])
+    assert channel and (shown + " " + rest).split().count("late") == 120
+    await stop_bot(bot)
+
+
+# -- Discord failures --
+
+
+@pytest.mark.parametrize("global_", [False, True])
+async def test_a_429_is_waited_out_and_the_reply_completes(
+    fake: FakeDiscord, tmp_path: Path, global_: bool
+) -> None:
+    bot = await start_bot(fake, tmp_path, ScriptedEngine())
+    fake.fail_next(
+        "PATCH", r"/webhooks/\d+/[^/]+/messages/@original", 429, retry_after=0.2, global_=global_
+    )
+    iid = await bot.command("lyrics", {"topic": "patience"})
+    await bot.settled()
+    content = fake.message(fake.interaction(iid).original_message_id or 0)["content"]
+    assert "Scripted reply to: Song topic:" in content
+    await stop_bot(bot)
+
+
+async def test_a_server_error_is_retried(fake: FakeDiscord, tmp_path: Path) -> None:
+    bot = await start_bot(fake, tmp_path, ScriptedEngine())
+    fake.fail_next("PATCH", r"/webhooks/\d+/[^/]+/messages/@original", 500)
+    iid = await bot.command("lyrics", {"topic": "storms"})
+    await bot.settled()
+    content = fake.message(fake.interaction(iid).original_message_id or 0)["content"]
+    assert "Scripted reply to: Song topic:" in content
+    await stop_bot(bot)
+
+
+@pytest.mark.parametrize(("status", "code"), [(404, 10062), (400, 40060)])
+async def test_an_unacknowledgeable_interaction_is_never_served(
+    bot: Bot, status: int, code: int
+) -> None:
+    fake = bot.fake
+    fake.fail_next("POST", r"/interactions/\d+/[^/]+/callback", status, code)
+    await fake.dispatch(fake.slash("lyrics", {"topic": "late"}))
+    (refused,) = await fake.wait_for_calls(CALLBACK)
+    assert refused.status == status
+    await bot.settled()
+    assert not bot.engine.requests  # no generation for nobody
+    assert not fake.calls_to(ORIGINAL)
+
+
+async def test_missing_permissions_are_named_to_the_user(bot: Bot) -> None:
+    fake = bot.fake
+    fake.fail_next("POST", r"/channels/\d+/messages/\d+/threads", 403, 50013)
+    await bot.command("story start", {"premise": "a lost key"})
+    await bot.settled()
+    (notice,) = fake.ephemerals(fake.general_channel_id)
+    assert "Create Public Threads" in notice["content"]
+
+
+async def test_edits_refused_for_an_old_message_continue_in_a_new_one(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    engine = ScriptedEngine(script=ScriptedEngine.replying(" ".join(["old"] * 60)), delay_s=0.02)
+    bot = await start_bot(fake, tmp_path, engine)
+    iid = await bot.command("tutor explain", {"topic": "age"})
+    record = fake.interaction(iid)
+    await fake.wait_until(lambda: bool(fake.message(record.original_message_id or 0)["content"]))
+    # The reply is showing; from now on Discord refuses every edit of it.
+    fake.fail_next("PATCH", r"/webhooks/\d+/[^/]+/messages/@original", 400, 30046, times=50)
+    await bot.settled()
+    words = " ".join(m["content"] for m in fake.messages(fake.general_channel_id)).split()
+    assert words.count("old") >= 55
+    assert fake.interaction(iid).callbacks[0].type == 5
+    await stop_bot(bot)
+
+
+async def test_the_gateway_resumes_after_a_disconnect(bot: Bot) -> None:
+    fake = bot.fake
+    await fake.disconnect(4000)
+    await fake.wait_until(lambda: fake.resumes == 1, timeout_s=10)
+    await bot.command("lyrics", {"topic": "return"})
+    await bot.settled()
+    assert fake.identifies == 1 and bot.engine.requests
+
+
+# -- history for /summarize --
+
+
+async def test_summarize_reads_the_channel_history(bot: Bot) -> None:
+    fake = bot.fake
+    fake.add_message(
+        fake.general_channel_id, "We meet at the old mill at dawn.", author_id=fake.user_id
+    )
+    await bot.command("summarize", {})
+    await bot.settled()
+    assert "old mill at dawn" in bot.engine.last_prompt()
+
+
+async def test_summarize_without_the_message_content_intent_says_so(
+    fake: FakeDiscord, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = await start_bot(fake, tmp_path, ScriptedEngine(), message_content=False)
+    await bot.command("summarize", {})
+    await bot.settled()
+    (notice,) = fake.ephemerals(fake.general_channel_id)
+    assert "Message Content intent" in notice["content"]
+    assert "Message Content intent" in caplog.text
     await stop_bot(bot)
