@@ -18,7 +18,7 @@ from bot.adapters.discord.credentials import DiscordCredentials
 from bot.config import CommandAccess, DiscordSettings
 from bot.core import Core
 from tests.conftest import make_config
-from tests.fake_discord import EPHEMERAL, FakeDiscord
+from tests.fake_discord import EPHEMERAL, FakeDiscord, InteractionRecord
 from tests.scripted_engine import ScriptedEngine
 
 PUT_COMMANDS = "PUT /applications/{application_id}/commands"
@@ -105,6 +105,18 @@ async def start_bot(
     )
     await adapter.start()
     return Bot(core, adapter, engine, fake)
+
+
+async def reply_showing(
+    fake: FakeDiscord, tmp_path: Path, word: str, count: int
+) -> tuple[Bot, InteractionRecord]:
+    """A bot streaming `word` `count` times into /tutor explain's reply, once it shows."""
+    engine = ScriptedEngine(script=ScriptedEngine.replying(" ".join([word] * count)), delay_s=0.02)
+    bot = await start_bot(fake, tmp_path, engine)
+    iid = await bot.command("tutor explain", {"topic": word})
+    record = fake.interaction(iid)
+    await fake.wait_until(lambda: bool(fake.message(record.original_message_id or 0)["content"]))
+    return bot, record
 
 
 async def stop_bot(bot: Bot) -> None:
@@ -296,16 +308,12 @@ async def test_a_long_reply_continues_in_followups_split_at_boundaries(
 
 
 async def test_stop_aborts_the_generation_in_the_engine(fake: FakeDiscord, tmp_path: Path) -> None:
-    engine = ScriptedEngine(script=ScriptedEngine.replying(" ".join(["on"] * 400)), delay_s=0.02)
-    bot = await start_bot(fake, tmp_path, engine)
-    iid = await bot.command("tutor explain", {"topic": "forever"})
-    record = fake.interaction(iid)
-    await fake.wait_until(lambda: bool(fake.message(record.original_message_id or 0)["content"]))
+    bot, record = await reply_showing(fake, tmp_path, "on", 400)
     message = fake.message(record.original_message_id or 0)
     assert components(message) == ["Stop"]
     await fake.dispatch(fake.button(custom_ids(message)[0], message_id=int(message["id"])))
     await bot.settled()
-    assert engine.aborted == 1
+    assert bot.engine.aborted == 1
     final = fake.message(record.original_message_id or 0)
     assert components(final) == ["Regenerate"]
     assert final["content"].count("on") < 400
@@ -398,17 +406,13 @@ async def test_missing_permissions_are_named_to_the_user(bot: Bot) -> None:
 async def test_edits_refused_for_an_old_message_continue_in_a_new_one(
     fake: FakeDiscord, tmp_path: Path
 ) -> None:
-    engine = ScriptedEngine(script=ScriptedEngine.replying(" ".join(["old"] * 60)), delay_s=0.02)
-    bot = await start_bot(fake, tmp_path, engine)
-    iid = await bot.command("tutor explain", {"topic": "age"})
-    record = fake.interaction(iid)
-    await fake.wait_until(lambda: bool(fake.message(record.original_message_id or 0)["content"]))
+    bot, record = await reply_showing(fake, tmp_path, "old", 60)
     # The reply is showing; from now on Discord refuses every edit of it.
     fake.fail_next("PATCH", r"/webhooks/\d+/[^/]+/messages/@original", 400, 30046, times=50)
     await bot.settled()
     words = " ".join(m["content"] for m in fake.messages(fake.general_channel_id)).split()
     assert words.count("old") >= 55
-    assert fake.interaction(iid).callbacks[0].type == 5
+    assert record.callbacks[0].type == 5
     await stop_bot(bot)
 
 
@@ -444,3 +448,14 @@ async def test_summarize_without_the_message_content_intent_says_so(
     assert "Message Content intent" in notice["content"]
     assert "Message Content intent" in caplog.text
     await stop_bot(bot)
+
+
+async def test_shutdown_stops_streams_and_shows_what_was_written(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    bot, record = await reply_showing(fake, tmp_path, "bye", 400)
+    await stop_bot(bot)
+    assert bot.engine.aborted == 1
+    final = fake.message(record.original_message_id or 0)
+    assert 0 < final["content"].count("bye") < 400
+    assert components(final) == ["Regenerate"]  # no Stop button left behind
