@@ -28,12 +28,14 @@ def quiz_schema(questions: int) -> dict[str, Any]:
                 "items": {
                     "type": "object",
                     "properties": {
-                        "question": {"type": "string", "minLength": 5, "maxLength": 200},
+                        # Bounded so that a whole quiz always fits max_tokens below: a
+                        # small model would otherwise run a string on until it is cut off.
+                        "question": {"type": "string", "minLength": 5, "maxLength": 150},
                         "choices": {
                             "type": "array",
                             "minItems": 4,
                             "maxItems": 4,
-                            "items": {"type": "string", "minLength": 1, "maxLength": 100},
+                            "items": {"type": "string", "minLength": 1, "maxLength": 80},
                         },
                         "answer": {"type": "string", "enum": list(LETTERS)},
                     },
@@ -181,13 +183,14 @@ class Tutor(Plugin):
         level = opts.level or ctx.prefs.text("tutor.level")
         messages = ctx.prompts.chat("quiz", topic=opts.topic, questions=opts.questions, level=level)
         params = GenerationParams(
-            max_tokens=90 * opts.questions + 40,
+            # Room for every string at its longest (about 470 characters a question).
+            max_tokens=200 * opts.questions + 40,
             temperature=0.7,
             json_schema=quiz_schema(opts.questions),
         )
         await ctx.reply.notice(f"Writing {opts.questions} questions on {opts.topic}…")
         questions: list[Question] | None = None
-        for _attempt in range(2):
+        for _attempt in range(3):
             try:
                 questions = parse_quiz(
                     await ctx.generate(messages, params, stream=False), opts.questions
