@@ -71,7 +71,18 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
     signals.install()
     platforms: list[PlatformAdapter] = []
     loader: asyncio.Task[None] | None = None
+    metrics_server = None
     try:
+        if config.metrics_port:
+            from bot.metrics import MetricsServer
+
+            metrics_server = MetricsServer(core.metrics, refresh=core.engine_status)
+            try:
+                await metrics_server.start(config.metrics_host, config.metrics_port)
+            except OSError as exc:
+                _status(f"Metrics: cannot listen on port {config.metrics_port}: {exc.strerror}")
+                return 1
+            _status(f"Metrics: http://{config.metrics_host}:{metrics_server.port}/metrics")
         # 1) Platforms first: a refused token ends start-up before the model loads.
         if slack is not None:
             from bot.adapters.slack.adapter import SlackAdapter, SlackStartError
@@ -120,6 +131,8 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
         signals.remove()
         for platform in platforms:
             await platform.close()
+        if metrics_server is not None:
+            await metrics_server.close()
         await core.close()
         await engine.close()
         with contextlib.suppress(FileNotFoundError):

@@ -1,11 +1,10 @@
-"""The checks every command passes before its handler runs: permission, cooldown, capacity."""
+"""The checks every command passes before its handler runs: permission and cooldown."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from bot.config import PermissionSettings, RouterSettings
 from bot.errors import UserError
@@ -58,34 +57,3 @@ class Cooldowns:
         if len(self._last) > 10_000:  # forget old entries so the table stays small
             cutoff = now - max([self._default, *self._per_command.values()])
             self._last = {k: t for k, t in self._last.items() if t >= cutoff}
-
-
-class ChannelSlots:
-    """At most N commands running at once in one channel."""
-
-    def __init__(self, settings: RouterSettings) -> None:
-        self._limit = settings.channel_concurrency
-        self._running: dict[str, int] = {}
-
-    @contextmanager
-    def hold(self, scope: str) -> Iterator[None]:
-        """Occupy one slot for the duration, or raise UserError when the channel is full."""
-        count = self._running.get(scope, 0)
-        if self._limit and count >= self._limit:
-            raise UserError(
-                f"I'm already working on {count} requests in this channel; "
-                "please try again when one finishes."
-            )
-        self._running[scope] = count + 1
-        try:
-            yield
-        finally:
-            left = self._running[scope] - 1
-            if left:
-                self._running[scope] = left
-            else:
-                del self._running[scope]
-
-    def running(self, scope: str) -> int:
-        """How many commands are running in the channel now."""
-        return self._running.get(scope, 0)

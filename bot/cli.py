@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from bot import logcontext
 from bot.config import Config, ConfigError, load_config
 
 
@@ -60,11 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"skaldbot: configuration problem: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(level=config.log_level, stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        # Lines about a command end with incident=… platform=… channel=… plugin=….
+        logcontext.install(handler)
     # vLLM and friends warn about things only their developers can act on (Triton, CUDA
     # graphs); keep their lines out unless the operator asked for INFO or DEBUG.
     quiet = "ERROR" if config.log_level in ("WARNING", "ERROR") else config.log_level

@@ -29,8 +29,30 @@ class RouterSettings:
     cooldown_s: float = 2.0
     # ...unless a command has its own: {"story continue": 5}.
     cooldowns: dict[str, float] = field(default_factory=dict)
-    # Commands running at once in one channel; more are refused with a short message.
-    channel_concurrency: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class FairnessSettings:
+    """How the one engine is shared between channels and users (see bot/admission.py)."""
+
+    # Engine requests running at once per channel and per user (0: no cap); more wait in line.
+    channel_concurrency: int = 4
+    user_concurrency: int = 2
+    # Engine requests running at once in all; 0: as many as the engine batches
+    # (engine.max_num_seqs, times the number of servers for a fleet).
+    max_running: int = 0
+    # Requests waiting in line in all, and per channel; more are refused with a message.
+    queue_size: int = 200
+    channel_queue_size: int = 50
+    # Generated-token budgets; 0 means none. Admins override the channel ones per channel
+    # with /prefs set key:budget.tokens_per_hour (and budget.tokens_per_day).
+    channel_tokens_per_hour: int = 0
+    channel_tokens_per_day: int = 0
+    user_tokens_per_hour: int = 0
+    user_tokens_per_day: int = 0
+    # How fast a channel's recent use is forgotten when ordering the line and setting
+    # vLLM priorities (half-life, seconds).
+    priority_half_life_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +142,15 @@ class Config:
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     engine: EngineSettings = field(default_factory=EngineSettings)
     router: RouterSettings = field(default_factory=RouterSettings)
+    fairness: FairnessSettings = field(default_factory=FairnessSettings)
     permissions: PermissionSettings = field(default_factory=PermissionSettings)
     plugins: PluginSettings = field(default_factory=PluginSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
+    # Prometheus metrics on http://host:PORT/metrics (SKALD_METRICS_PORT); 0: off.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
 
     @property
     def database_path(self) -> Path:
@@ -157,6 +183,21 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
                 config.engine, cache_dir=Path(env["SKALD_CACHE_DIR"]).resolve()
             ),
         )
+    if env.get("SKALD_ENGINE_URLS"):
+        urls = tuple(
+            u.strip().rstrip("/") for u in env["SKALD_ENGINE_URLS"].split(",") if u.strip()
+        )
+        config = dataclasses.replace(
+            config, engine=dataclasses.replace(config.engine, backend="remote", urls=urls)
+        )
+    if config.engine.backend == "remote" and not config.engine.urls:
+        raise ConfigError("engine.backend remote needs engine.urls (or SKALD_ENGINE_URLS)")
+    if env.get("SKALD_METRICS_PORT"):
+        try:
+            metrics_port = int(env["SKALD_METRICS_PORT"])
+        except ValueError:
+            raise ConfigError("SKALD_METRICS_PORT must be a port number") from None
+        config = dataclasses.replace(config, metrics_port=metrics_port)
     if env.get("SKALD_SLACK_PORT"):
         try:
             port = int(env["SKALD_SLACK_PORT"])

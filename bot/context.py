@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from bot.admission import Budget, EngineRequest, ordinal
 from bot.errors import UserError
 from bot.invocation import ChannelHistory, ChannelRef, HistoryMessage, Invocation, User
 from bot.memory.store import PluginStore
 from bot.preferences import Preferences
 from bot.prompts import PromptRenderer
 from bot.reply import Reply
-from engine import ChatMessage, Engine, GenerationParams, PromptTooLong
+from engine import ChatMessage, Engine, GenerationParams, PromptTooLong, Usage
 
 if TYPE_CHECKING:
     from bot.core import Core
 
 OptionsT = TypeVar("OptionsT")
+
+# A start that takes longer than this (loading, or restarting after a crash) is shown.
+WARMING_UP_AFTER_S = 0.5
 
 
 class _NoHistory:
@@ -38,6 +43,8 @@ class Context(Generic[OptionsT]):
     reply: Reply
     store: PluginStore
     core: Core
+    # The plugin serving the command (metrics count generations by plugin).
+    plugin: str = ""
 
     @property
     def user(self) -> User:
@@ -66,22 +73,15 @@ class Context(Generic[OptionsT]):
         *,
         stream: bool = True,
     ) -> str:
-        """Run the engine, streaming the reply (unless stream=False); return the text."""
+        """Run the engine, streaming the reply (unless stream=False); return the text.
+
+        The request takes its turn fairly with every other channel's (see bot/admission.py):
+        while it waits, the user sees their place in line.
+        """
         params = params or GenerationParams()
-        await self.engine.start()
+        await self._engine_started()
         for _attempt in range(2):
-            parts: list[str] = []
-            try:
-                async for delta in self.engine.stream(messages, params):
-                    parts.append(delta)
-                    if stream:
-                        await self.reply.write(delta)
-            except PromptTooLong as exc:
-                raise UserError(
-                    f"That is too long for the model ({exc.prompt_tokens:,} tokens; it takes "
-                    f"{exc.limit:,}). Please shorten it."
-                ) from None
-            text = "".join(parts).strip()
+            text = await self._generate_once(messages, params, stream)
             if text:
                 self.reply.mark_generated()
                 return text
@@ -91,7 +91,66 @@ class Context(Generic[OptionsT]):
             )
         raise UserError("The model returned an empty reply. Please try again.")
 
+    async def _engine_started(self) -> None:
+        """Wait for the engine; say it is warming up if that takes more than a moment."""
+        if self.engine.is_ready():
+            return
+        starting = asyncio.ensure_future(self.engine.start())
+        done, _ = await asyncio.wait({starting}, timeout=WARMING_UP_AFTER_S)
+        if not done:
+            self.reply.progress("The language model is warming up; your reply starts soon.")
+        await starting
+
+    async def _generate_once(
+        self, messages: Sequence[ChatMessage], params: GenerationParams, stream: bool
+    ) -> str:
+        """One engine request, admitted in turn, measured and charged to the budgets."""
+        core = self.core
+        request = EngineRequest(
+            channel=f"channel:{self.channel.scope}",
+            user=f"user:{self.channel.platform}:{self.user.id}",
+            max_tokens=params.max_tokens,
+            channel_budget=Budget(
+                self.prefs.get("budget.tokens_per_hour"), self.prefs.get("budget.tokens_per_day")
+            ),
+            user_budget=Budget(
+                core.config.fairness.user_tokens_per_hour, core.config.fairness.user_tokens_per_day
+            ),
+        )
+
+        async def show_place(place: int) -> None:
+            self.reply.progress(
+                f"Waiting for the language model: you are {ordinal(place)} in line."
+            )
+
+        parts: list[str] = []
+        usage = Usage()
+        async with core.admission.admit(request, show_place) as ticket:
+            core.metrics.queue_wait.labels(self.plugin).observe(ticket.waited_s)
+            try:
+                request_params = dataclasses.replace(params, priority=ticket.priority)
+                async for delta in self.engine.stream(messages, request_params, usage):
+                    parts.append(delta)
+                    if stream:
+                        await self.reply.write(delta)
+            except PromptTooLong as exc:
+                raise UserError(
+                    f"That is too long for the model ({exc.prompt_tokens:,} tokens; it takes "
+                    f"{exc.limit:,}). Please shorten it."
+                ) from None
+            finally:
+                ticket.charge(usage.completion_tokens)
+                core.metrics.tokens.labels(self.plugin).inc(usage.completion_tokens)
+                if usage.first_token_s is not None:
+                    core.metrics.time_to_first_token.labels(self.plugin).observe(
+                        usage.first_token_s
+                    )
+        return "".join(parts).strip()
+
     async def fits(self, messages: Sequence[ChatMessage], reply_tokens: int) -> bool:
         """True when the prompt leaves `reply_tokens` of room in the model's context."""
         await self.engine.start()
-        return self.engine.count_tokens(messages) + reply_tokens <= self.engine.max_context_tokens
+        return (
+            await self.engine.count_tokens(messages) + reply_tokens
+            <= self.engine.max_context_tokens
+        )

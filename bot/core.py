@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 
+from bot import logcontext
+from bot.admission import Admission
 from bot.config import Config
 from bot.invocation import ChannelRef, Invocation
 from bot.loader import LoadFailure, PluginManager, PluginSource
 from bot.memory import Database, MessageLog, PrefStore
+from bot.memory.usage import UsageLedger
+from bot.metrics import Metrics
 from bot.options import AutocompleteRequest
 from bot.preferences import Pref, PrefCatalog, Preferences
 from bot.router import Router, Run
-from engine import Engine
+from engine import Engine, EngineStatus
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +36,27 @@ def core_prefs(config: Config) -> list[Pref]:
             "Reply language of this channel: en (English) or zh (中文)",
             choices=("en", "zh"),
         ),
+        Pref(
+            "budget.tokens_per_hour",
+            int,
+            config.fairness.channel_tokens_per_hour,
+            "Tokens the model may write for this channel per hour (0: no limit)",
+            min=0,
+        ),
+        Pref(
+            "budget.tokens_per_day",
+            int,
+            config.fairness.channel_tokens_per_day,
+            "Tokens the model may write for this channel per day (0: no limit)",
+            min=0,
+        ),
     ]
+
+
+def engine_capacity(config: Config) -> int:
+    """How many requests the engine batches at once: per server, times the servers."""
+    servers = len(config.engine.urls) if config.engine.backend == "remote" else 1
+    return config.engine.max_num_seqs * max(1, servers)
 
 
 class Core:
@@ -45,13 +70,19 @@ class Core:
         self.prefs = PrefStore(db)
         self.messages = MessageLog(db)
         self.plugins = PluginManager(db, self.catalog)
+        self.metrics = Metrics()
+        self.usage = UsageLedger(db)
+        self.admission = Admission(config.fairness, engine_capacity(config), self.usage)
         self.router = Router(self)
+        self.started_at = time.monotonic()
+        logcontext.install_record_fields()
 
     @classmethod
     async def open(cls, config: Config, engine: Engine) -> Core:
         """Open the database and load the configured plugins (failures are reported, not fatal)."""
         db = await Database.open(config.database_path)
         core = cls(config, db, engine)
+        await core.usage.load()
         await core.plugins.load_all(core.plugin_sources())
         return core
 
@@ -102,6 +133,14 @@ class Core:
             log.warning("autocomplete of /%s %s failed", command, option, exc_info=True)
             return []
 
+    def engine_status(self) -> EngineStatus:
+        """The engine's status, with the line's gauges brought up to date."""
+        status = self.engine.status()
+        self.metrics.queue_depth.set(self.admission.waiting)
+        self.metrics.engine_running.set(self.admission.running)
+        self.metrics.engine_restarts.set(status.restarts)
+        return status
+
     def dispatch(self, inv: Invocation) -> Run:
         """Serve one invocation; see Router.dispatch."""
         return self.router.dispatch(inv)
@@ -110,4 +149,5 @@ class Core:
         """Stop handlers, tear down plugins, close the database (the engine is the caller's)."""
         await self.router.shutdown()
         await self.plugins.close()
+        await self.usage.close()
         await self.db.close()

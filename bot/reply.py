@@ -39,7 +39,14 @@ class Accepted:
     """The command passed validation and checks; its handler is starting (show "working")."""
 
 
-ReplyEvent = TextDelta | MessageBreak | Notice | Accepted
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where the work stands before any text ("3rd in line"); replaced by the reply's text."""
+
+    text: str
+
+
+ReplyEvent = TextDelta | MessageBreak | Notice | Accepted | Progress
 
 
 class Reply:
@@ -74,6 +81,11 @@ class Reply:
         """Tell the adapter the command is accepted and the work begins."""
         if not self._closed:
             self._queue.put_nowait(Accepted())
+
+    def progress(self, text: str) -> None:
+        """Say where the work stands until the reply's text starts (a place in line)."""
+        if not self._closed:
+            self._queue.put_nowait(Progress(text))
 
     async def notice(
         self, text: str, *, kind: Literal["info", "error"] = "info", private: bool = True

@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.checks import ChannelSlots, Cooldowns, Permissions
+from bot.checks import Cooldowns, Permissions
 from bot.context import Context
 from bot.errors import UserError
 from bot.invocation import Invocation
+from bot.logcontext import add_fields, log_fields
 from bot.memory.store import PluginStore
 from bot.options import build_options
 from bot.plugin import CommandSpec
 from bot.prompts import PromptRenderer
 from bot.reply import Reply
-from engine import EngineError, EngineUnavailable
+from engine import EngineError, EngineRestarting, EngineUnavailable, StreamInterrupted
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -50,7 +52,6 @@ class Router:
         settings = core.config.router
         self.permissions = Permissions(core.config.permissions)
         self.cooldowns = Cooldowns(settings)
-        self.slots = ChannelSlots(settings)
         self._timeout = settings.handler_timeout_s
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -92,55 +93,84 @@ class Router:
         raise UserError(f"Unknown command /{key}.{hint}")
 
     async def _serve(self, inv: Invocation, reply: Reply) -> None:
-        try:
-            # 1) Find and validate: cheap, before touching the database or the engine.
-            spec = self.resolve(inv.command)
-            options = build_options(spec.options_type, spec.options, dict(inv.options))
-            # 2) Checks, in the order that tells the user the most useful thing first.
-            self.permissions.check(spec, inv)
-            with self.slots.hold(inv.channel.scope):
+        started = time.monotonic()
+        plugin = "unknown"
+        outcome = "ok"
+        with log_fields(incident=inv.id, platform=inv.channel.platform, channel=inv.channel.scope):
+            try:
+                # 1) Find and validate: cheap, before touching the database or the engine.
+                spec = self.resolve(inv.command)
+                plugin = spec.plugin
+                add_fields(plugin=plugin)
+                options = build_options(spec.options_type, spec.options, dict(inv.options))
+                # 2) Checks, in the order that tells the user the most useful thing first.
+                self.permissions.check(spec, inv)
                 self.cooldowns.check(spec, inv)
                 # 3) The handler, with everything it needs, under a deadline.
                 reply.accept()
                 ctx = await self._context(spec, inv, options, reply)
-                plugin = self._core.plugins.instance(spec.plugin)
+                instance = self._core.plugins.instance(spec.plugin)
                 async with asyncio.timeout(self._timeout):
-                    await spec.handler(plugin, ctx)
-        except UserError as exc:
-            await reply.notice(exc.message, kind="error")
-        except TimeoutError:
-            log.warning("invocation %s /%s timed out after %ss", inv.id, inv.command, self._timeout)
-            await reply.notice(
-                f"That took too long (over {self._timeout:g} s) and was stopped.", kind="error"
-            )
-        except asyncio.CancelledError:
-            await reply.notice("Stopped.", kind="info")
-            raise
-        except EngineUnavailable as exc:
-            log.error("invocation %s: engine unavailable: %s", inv.id, exc)
-            await reply.notice(
-                "The language model is not available right now. Please try again "
-                f"later. (incident {inv.id})",
-                kind="error",
-            )
-        except EngineError as exc:
-            log.error("invocation %s: engine error: %s", inv.id, exc, exc_info=True)
-            await reply.notice(
-                f"The language model failed on this request. (incident {inv.id})", kind="error"
-            )
-        except Exception:
-            log.exception(
-                "incident %s: /%s by %s in %s failed",
-                inv.id,
-                inv.command,
-                inv.user.id,
-                inv.channel.scope,
-            )
-            await reply.notice(
-                f"Something went wrong on our side. (incident {inv.id})", kind="error"
-            )
-        finally:
-            reply.close()
+                    await spec.handler(instance, ctx)
+            except UserError as exc:
+                outcome = "refused"
+                await reply.notice(exc.message, kind="error")
+            except TimeoutError:
+                outcome = "timeout"
+                log.warning("/%s timed out after %ss", inv.command, self._timeout)
+                await reply.notice(
+                    f"That took too long (over {self._timeout:g} s) and was stopped.",
+                    kind="error",
+                )
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+                await reply.notice("Stopped.", kind="info")
+                raise
+            except EngineRestarting as exc:
+                outcome = "engine_died"
+                log.error("engine died during the request: %s", exc)
+                await reply.notice(
+                    "The language model stopped while writing this reply, so it is "
+                    "incomplete. It is restarting: please try again in a minute. "
+                    f"(incident {inv.id})",
+                    kind="error",
+                    private=False,
+                )
+            except StreamInterrupted as exc:
+                outcome = "interrupted"
+                log.error("reply interrupted: %s", exc)
+                await reply.notice(
+                    "The reply was cut off: the language model server stopped part-way. "
+                    f"Please try again. (incident {inv.id})",
+                    kind="error",
+                    private=False,
+                )
+            except EngineUnavailable as exc:
+                outcome = "engine_unavailable"
+                log.error("engine unavailable: %s", exc)
+                await reply.notice(
+                    "The language model is not available right now. Please try again "
+                    f"later. (incident {inv.id})",
+                    kind="error",
+                )
+            except EngineError as exc:
+                outcome = "engine_error"
+                log.error("engine error: %s", exc, exc_info=True)
+                await reply.notice(
+                    f"The language model failed on this request. (incident {inv.id})",
+                    kind="error",
+                )
+            except Exception:
+                outcome = "failed"
+                log.exception("incident %s: /%s by %s failed", inv.id, inv.command, inv.user.id)
+                await reply.notice(
+                    f"Something went wrong on our side. (incident {inv.id})", kind="error"
+                )
+            finally:
+                reply.close()
+                metrics = self._core.metrics
+                metrics.commands.labels(plugin, outcome).inc()
+                metrics.latency.labels(plugin).observe(time.monotonic() - started)
 
     async def _context(
         self, spec: CommandSpec, inv: Invocation, options: object, reply: Reply
@@ -155,6 +185,7 @@ class Router:
             prompts=PromptRenderer(core.plugins.prompts_for(spec.plugin), language),
             engine=core.engine,
             reply=reply,
+            plugin=spec.plugin,
             store=PluginStore(core.db, spec.plugin, inv.channel.scope),
             core=core,
         )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from bot.ratelimit import TokenBucket
-from bot.reply import MessageBreak, Notice, Reply, TextDelta
+from bot.reply import Accepted, MessageBreak, Notice, Progress, Reply, TextDelta
 from bot.splitting import split_text
 
 H = TypeVar("H")
@@ -59,6 +59,8 @@ class _Message(Generic[H]):
     live: bool = False
     # Finished: a late streaming update (a flush that was waiting) must not reopen it.
     done: bool = False
+    # Shows a placeholder or progress line, not reply text: removed if no text follows.
+    provisional: bool = False
 
 
 @dataclass
@@ -107,8 +109,14 @@ class MessageStreamer(Generic[H]):
                     await self._finish_message()
                 elif isinstance(event, Notice):
                     await self._target.notice(event)
-                elif self._placeholder and self._current.handle is None:  # Accepted
-                    await self._post_placeholder()
+                elif isinstance(event, Progress):
+                    await self._show_provisional(event.text)
+                elif (
+                    isinstance(event, Accepted)
+                    and self._placeholder
+                    and self._current.handle is None
+                ):
+                    await self._show_provisional(self._placeholder)
         except Exception:
             failed = True
             raise
@@ -121,14 +129,18 @@ class MessageStreamer(Generic[H]):
                 await asyncio.shield(self._finish_message())
         return self.stats
 
-    async def _post_placeholder(self) -> None:
-        assert self._placeholder is not None
-        self._current.text = self._placeholder
+    async def _show_provisional(self, text: str) -> None:
+        """Show a placeholder or progress line in the message until its text starts."""
+        message = self._current
+        if message.text.strip() or (message.handle is not None and not message.provisional):
+            return  # the reply's own text is showing; progress no longer matters
+        message.text = text
         try:
             await self._bucket.take()
-            await self._send(self._current, streaming=True)
+            await self._send(message, streaming=True)
+            message.provisional = True
         finally:
-            self._current.text = ""
+            message.text = ""
 
     async def _flush_when_allowed(self) -> None:
         while True:
@@ -151,25 +163,22 @@ class MessageStreamer(Generic[H]):
                 await self._target.edit(message.handle, text, streaming=streaming)
                 self.stats.edits += 1
             message.shown, message.live = text, streaming
+            message.provisional = False
 
     async def _finish_message(self) -> None:
         """Show the current message's final text, then start a new message."""
         message = self._current
-        if (
-            message.handle is not None
-            and message.shown == self._placeholder
-            and not (message.text.strip())
-        ):
+        if message.handle is not None and message.provisional and not message.text.strip():
             # Accepted, then nothing to show (the handler stopped with a notice): the
-            # "working…" message would otherwise stay forever.
+            # "working…" or "in line" message would otherwise stay forever.
             await self._target.delete(message.handle)
-            message.handle, message.shown = None, ""
+            message.handle, message.shown, message.provisional = None, "", False
         text = message.text.strip()
         if text and (text != message.shown or message.live):
             await self._bucket.take()
             await self._send(message, streaming=False)
         message.done = True
-        if message.shown and message.shown != self._placeholder:
+        if message.shown and not message.provisional:
             self.stats.messages.append(message.shown)
         self._current = _Message()
         self._dirty.clear()

@@ -1,19 +1,27 @@
-"""Skald's LLM engine: one protocol, the in-process vLLM backend, and model preparation."""
+"""Skald's LLM engine: one protocol, the in-process vLLM and remote backends, model preparation."""
 
 from engine.base import (
     ChatMessage,
     Engine,
     EngineError,
+    EngineRestarting,
+    EngineStatus,
     EngineUnavailable,
     GenerationParams,
     PromptTooLong,
+    StreamInterrupted,
+    Usage,
 )
 
 __all__ = [
     "ChatMessage",
     "Engine",
     "EngineError",
+    "EngineRestarting",
+    "EngineStatus",
     "EngineUnavailable",
     "GenerationParams",
     "PromptTooLong",
+    "StreamInterrupted",
+    "Usage",
 ]

@@ -35,12 +35,44 @@ class GenerationParams:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class Usage:
+    """What one request cost, filled in by the engine while it streams."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    # Seconds from the request to its first text; None until text arrives.
+    first_token_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatus:
+    """What an engine is and how busy it is, for /skald status and metrics."""
+
+    backend: str
+    model: str
+    ready: bool
+    # Requests the engine is working on now (running or queued inside it).
+    running: int
+    restarts: int = 0
+    # One line per server for a fleet: "http://a:8000 up, 2 running".
+    servers: tuple[str, ...] = ()
+
+
 class EngineError(Exception):
     """The engine could not produce a reply."""
 
 
 class EngineUnavailable(EngineError):
     """The engine is not running (failed to start, or died) and cannot take requests."""
+
+
+class EngineRestarting(EngineUnavailable):
+    """The engine died and is being rebuilt; requests will be served again shortly."""
+
+
+class StreamInterrupted(EngineError):
+    """The reply broke off part-way (a server died mid-stream); what came is incomplete."""
 
 
 class PromptTooLong(EngineError):
@@ -69,17 +101,25 @@ class Engine(Protocol):
         """True once start() has finished and requests are served."""
         ...
 
-    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+    async def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
         """Tokens the prompt takes once the chat template is applied."""
         ...
 
     def stream(
-        self, messages: Sequence[ChatMessage], params: GenerationParams
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        usage: Usage | None = None,
     ) -> AsyncIterator[str]:
         """Yield the reply as text deltas; closing the iterator early aborts the request.
 
         Raises PromptTooLong before any output when the prompt leaves no room for the reply.
+        The engine fills `usage`, when given, as the reply streams.
         """
+        ...
+
+    def status(self) -> EngineStatus:
+        """The backend, model and load, read without waiting."""
         ...
 
     async def close(self) -> None:

@@ -15,4 +15,8 @@ def build_engine(settings: EngineSettings, progress: Callable[[str], None] | Non
         from engine.vllm_local import VllmEngine
 
         return VllmEngine(settings, progress)
+    if settings.backend == "remote":
+        from engine.remote import RemoteEngine
+
+        return RemoteEngine(settings, progress)
     raise ValueError(f"unknown engine backend {settings.backend!r}")

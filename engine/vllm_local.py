@@ -16,9 +16,12 @@ from typing import Any
 from engine.base import (
     ChatMessage,
     EngineError,
+    EngineRestarting,
+    EngineStatus,
     EngineUnavailable,
     GenerationParams,
     PromptTooLong,
+    Usage,
 )
 from engine.model_prep import ModelPreparationError, resolve_model_path
 from engine.settings import EngineSettings
@@ -40,6 +43,11 @@ _END_OF_TURN_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>")
 
 _GIB = 1 << 30
 
+# After the engine core dies, wait this long before rebuilding it, doubling after each
+# failed rebuild up to the maximum: a core that dies at once must not spin the CPU.
+RESTART_BACKOFF_S = 1.0
+RESTART_BACKOFF_MAX_S = 60.0
+
 
 class VllmEngine:
     """The Engine protocol on an in-process vLLM AsyncLLM; one per process."""
@@ -54,8 +62,12 @@ class VllmEngine:
         self._tokenizer: Any = None  # a transformers tokenizer, kept across restarts
         self._end_of_turn_ids: list[int] = []
         self._loading: asyncio.Task[None] | None = None
+        self._restarting: asyncio.Task[None] | None = None
         self._active: set[str] = set()
         self._closed = False
+        self._model_name = settings.model
+        # Times the engine was rebuilt after its core died.
+        self.restarts = 0
 
     @property
     def settings(self) -> EngineSettings:
@@ -77,19 +89,69 @@ class VllmEngine:
             return 0
         return int(self._llm.get_num_unfinished_requests())
 
+    def status(self) -> EngineStatus:
+        """The backend, model and load, read without waiting."""
+        return EngineStatus(
+            backend="vllm (in-process)",
+            model=self._model_name,
+            ready=self.is_ready(),
+            running=len(self._active),
+            restarts=self.restarts,
+        )
+
+    def restarting(self) -> bool:
+        """True while a dead engine core is being rebuilt."""
+        return self._restarting is not None and not self._restarting.done()
+
     async def start(self) -> None:
         """Prepare the model folder and load vLLM; concurrent callers share one load."""
         if self._closed:
             raise EngineUnavailable("the engine has been closed")
         if self.is_ready():
             return
+        if self._llm is not None and not self.restarting():
+            # The engine core died while nothing was streaming: rebuild it now.
+            self._engine_died(self._llm)
+        if self.restarting():
+            assert self._restarting is not None
+            await asyncio.shield(self._restarting)
+            return
         if self._loading is None or self._loading.done():
-            if self._llm is not None:
-                # The old engine core died: free what is left of it before building anew.
-                self._discard_dead_engine()
             self._loading = asyncio.create_task(self._load(), name="skald-vllm-load")
         # shield: a caller that gives up (cancelled) must not cancel everyone's load.
         await asyncio.shield(self._loading)
+
+    def _engine_died(self, llm: Any) -> None:
+        """Discard a dead engine (once, however many streams saw it die) and rebuild it."""
+        if self._llm is not llm:
+            return
+        logger.error("the vLLM engine core died; restarting it")
+        self._discard_dead_engine()
+        if not self._closed:
+            self._restarting = asyncio.create_task(self._restart(), name="skald-vllm-restart")
+
+    async def _restart(self) -> None:
+        """Rebuild the engine after its core died, backing off while rebuilds fail."""
+        delay = RESTART_BACKOFF_S
+        while not self._closed:
+            await asyncio.sleep(delay)
+            self._loading = asyncio.create_task(self._load(), name="skald-vllm-load")
+            try:
+                await asyncio.shield(self._loading)
+            except EngineUnavailable as exc:
+                if self._closed:
+                    raise
+                logger.error(
+                    "restarting the vLLM engine failed (%s); next try in %.0f s",
+                    exc,
+                    min(delay * 2, RESTART_BACKOFF_MAX_S),
+                )
+                delay = min(delay * 2, RESTART_BACKOFF_MAX_S)
+                continue
+            self.restarts += 1
+            logger.warning("the vLLM engine is back after a restart")
+            return
+        raise EngineUnavailable("the engine has been closed")
 
     async def _load(self) -> None:
         """Build the engine in a worker thread and install it."""
@@ -152,7 +214,7 @@ class VllmEngine:
             raise EngineUnavailable(f"vLLM failed to start: {exc}") from exc
 
     def _discard_dead_engine(self) -> None:
-        """Shut down a dead AsyncLLM so a new one can be built."""
+        """Shut down a dead AsyncLLM so a new one can be built (it is gone: no waiting)."""
         llm, self._llm = self._llm, None
         self._active.clear()
         if llm is not None:
@@ -173,18 +235,21 @@ class VllmEngine:
         ids: list[int] = self._tokenizer.encode(text, add_special_tokens=False)
         return ids
 
-    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+    async def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
         """Tokens the prompt takes once the chat template is applied."""
         return len(self._prompt_token_ids(messages))
 
     def stream(
-        self, messages: Sequence[ChatMessage], params: GenerationParams
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        usage: Usage | None = None,
     ) -> AsyncIterator[str]:
         """Yield the reply as text deltas; closing the iterator early aborts the request."""
-        return self._stream(messages, params)
+        return self._stream(messages, params, usage or Usage())
 
     async def _stream(
-        self, messages: Sequence[ChatMessage], params: GenerationParams
+        self, messages: Sequence[ChatMessage], params: GenerationParams, usage: Usage
     ) -> AsyncIterator[str]:
         """The async generator behind stream()."""
         # 1) Make sure an engine is running (first use, or after the old one died).
@@ -200,6 +265,7 @@ class VllmEngine:
         if len(prompt_ids) > limit:
             raise PromptTooLong(len(prompt_ids), limit)
         max_tokens = min(params.max_tokens, self.max_context_tokens - len(prompt_ids))
+        usage.prompt_tokens = len(prompt_ids)
         try:
             sampling = self._sampling_params(params, max_tokens)
         except Exception as exc:  # vLLM validates values (temperature, top_p, ...) here
@@ -224,9 +290,12 @@ class VllmEngine:
                 finished = output.finished
                 if output.outputs:
                     generated += len(output.outputs[0].token_ids)
+                    usage.completion_tokens = generated
                 delta: str = output.outputs[0].text if output.outputs else ""
                 if delta:
-                    first_token_s = first_token_s or time.monotonic() - started
+                    if not first_token_s:
+                        first_token_s = time.monotonic() - started
+                        usage.first_token_s = first_token_s
                     yield delta
             elapsed = time.monotonic() - started
             logger.info(
@@ -241,10 +310,10 @@ class VllmEngine:
             )
         except EngineDeadError as exc:
             finished = True  # nothing to abort: the engine core is gone
-            logger.error("the vLLM engine core died; it is rebuilt on the next request")
-            if self._llm is llm:  # concurrent streams all see the death; discard once
-                self._discard_dead_engine()
-            raise EngineUnavailable("the language model stopped; try again shortly") from exc
+            self._engine_died(llm)
+            raise EngineRestarting(
+                "the language model stopped while writing; it is restarting"
+            ) from exc
         except EngineError:
             raise
         except Exception as exc:
@@ -293,6 +362,10 @@ class VllmEngine:
     async def close(self) -> None:
         """Abort what is running and shut the engine core down."""
         self._closed = True
+        if self._restarting is not None and not self._restarting.done():
+            self._restarting.cancel()
+            with contextlib.suppress(BaseException):
+                await self._restarting
         if self._loading is not None and not self._loading.done():
             # _load sees _closed and shuts down what it built.
             with contextlib.suppress(Exception):

@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from bot.adapters.console import ConsoleAdapter
-from bot.config import Config, ConsoleSettings, PluginSettings, RouterSettings
+from bot.config import Config, ConsoleSettings, FairnessSettings, PluginSettings, RouterSettings
 from bot.core import Core
 from engine import Engine
 from tests.scripted_engine import ScriptedEngine
@@ -21,10 +21,15 @@ pytest_plugins = ["tests.real_engine"]
 
 
 def make_config(data_dir: Path, **changes: Any) -> Config:
-    """A config for tests: data in `data_dir`, no cooldown, no entry-point plugins."""
+    """A config for tests: data in `data_dir`, no cooldown, no entry-point plugins.
+
+    Tests often send many commands as one user, so the per-user engine cap is off (the
+    fairness tests set their own).
+    """
     config = Config(
         data_dir=data_dir,
         router=RouterSettings(cooldown_s=0),
+        fairness=FairnessSettings(user_concurrency=0),
         plugins=PluginSettings(entry_points=False),
         console=ConsoleSettings(user="ada", admin=True),
     )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine import ChatMessage, GenerationParams, PromptTooLong
+from engine import ChatMessage, EngineStatus, GenerationParams, PromptTooLong, Usage
 
 Script = Callable[[Sequence[ChatMessage], GenerationParams], str]
 
@@ -43,6 +44,7 @@ class ScriptedEngine:
     requests: list[tuple[list[ChatMessage], GenerationParams]] = field(default_factory=list)
     aborted: int = 0
     started: bool = False
+    running: int = 0
 
     async def start(self) -> None:
         """Nothing to load."""
@@ -52,27 +54,45 @@ class ScriptedEngine:
         """Ready once started."""
         return self.started
 
-    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        """About four characters a token, plus a few per message for the template."""
+    def status(self) -> EngineStatus:
+        """A scripted backend, always ready once started."""
+        return EngineStatus("scripted", "script", self.started, self.running)
+
+    def _count(self, messages: Sequence[ChatMessage]) -> int:
         return sum(len(m.content) // 4 + 4 for m in messages)
 
+    async def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """About four characters a token, plus a few per message for the template."""
+        return self._count(messages)
+
     async def stream(
-        self, messages: Sequence[ChatMessage], params: GenerationParams
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        usage: Usage | None = None,
     ) -> AsyncIterator[str]:
-        """The scripted reply, a word at a time."""
-        prompt = self.count_tokens(messages)
+        """The scripted reply, a word (one token) at a time."""
+        usage = usage or Usage()
+        prompt = self._count(messages)
         if prompt + min(params.max_tokens, 64) > self.max_context_tokens:
             raise PromptTooLong(prompt, self.max_context_tokens)
         self.requests.append((list(messages), params))
         words = self.script(messages, params).split(" ")
+        usage.prompt_tokens = prompt
+        started = time.monotonic()
         finished = False
+        self.running += 1
         try:
             for i, word in enumerate(words):
                 if self.delay_s:
                     await asyncio.sleep(self.delay_s)
+                usage.completion_tokens = i + 1
+                if usage.first_token_s is None:
+                    usage.first_token_s = time.monotonic() - started
                 yield word if i == 0 else " " + word
             finished = True
         finally:
+            self.running -= 1
             if not finished:
                 self.aborted += 1
 

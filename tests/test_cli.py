@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.config import ConfigError, load_config
+from bot.config import ConfigError, FairnessSettings, load_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,7 +41,8 @@ def test_the_shipped_config_loads_and_means_the_defaults() -> None:
     config = load_config(REPO / "config.yaml", env={})
     assert config.engine.model == "bundled:smollm2-135m-instruct"
     assert config.data_dir == REPO / "data"
-    assert config.router.channel_concurrency == 2
+    assert config.fairness == FairnessSettings()
+    assert config.fairness.channel_concurrency == 4
 
 
 def test_environment_overrides_paths(tmp_path: Path) -> None:
@@ -58,8 +59,8 @@ def test_environment_overrides_paths(tmp_path: Path) -> None:
     [
         ("routr: {}\n", "unknown setting 'routr' (did you mean 'router'?)"),
         (
-            "router:\n  channel_concurency: 3\n",
-            "unknown setting 'router.channel_concurency' (did you mean 'channel_concurrency'?)",
+            "fairness:\n  channel_concurency: 3\n",
+            "unknown setting 'fairness.channel_concurency' (did you mean 'channel_concurrency'?)",
         ),
         ("language: fr\n", "language must be one of en, zh; got 'fr'"),
         ("router:\n  cooldown_s: soon\n", "router.cooldown_s must be a number; got 'soon'"),

@@ -58,7 +58,7 @@ async def test_story_prompt_drops_oldest_parts_to_fit_and_keeps_the_recap(tmp_pa
     assert prompt.startswith("This is a fantasy story about: dragons")
     assert "What happened earlier:" in prompt  # the recap stays
     assert "…" in prompt  # older parts were dropped
-    assert engine.count_tokens(engine.requests[-1][0]) + 160 <= 1200
+    assert await engine.count_tokens(engine.requests[-1][0]) + 160 <= 1200
     await core.close()
 
 

@@ -60,7 +60,7 @@ async def test_skaldbot_run_serves_discord_on_the_real_engine(tmp_path: Path) ->
     config.write_text(
         f"data_dir: {tmp_path / 'data'}\n"
         f"engine:\n  cache_dir: {os.environ.get('SKALD_CACHE_DIR', REPO / '.cache/skaldbot')}\n"
-        "router:\n  cooldown_s: 0\n  channel_concurrency: 0\n"
+        "router:\n  cooldown_s: 0\nfairness:\n  channel_concurrency: 0\n  user_concurrency: 0\n"
     )
     async with FakeDiscord() as fake:
         # Discord's per-channel message edit bucket, announced in the headers.

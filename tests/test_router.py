@@ -81,28 +81,6 @@ async def test_cooldown_is_per_user_and_per_command(tmp_path: Path) -> None:
     await core.close()
 
 
-async def test_channel_concurrency_cap_refuses_extra_commands(tmp_path: Path) -> None:
-    engine = ScriptedEngine(delay_s=0.05)
-    core = await open_core(
-        tmp_path, engine, router=RouterSettings(cooldown_s=0, channel_concurrency=2)
-    )
-    runs = [
-        core.dispatch(invoke("rewrite", User(str(i), f"u{i}"), text="hello there", style="noir"))
-        for i in range(3)
-    ]
-    results = [await collect(run.reply) for run in runs]
-    busy = [n.text for _, notices in results for n in notices]
-    assert busy == [
-        "I'm already working on 2 requests in this channel; please try again when one finishes."
-    ]
-    # Another channel is not affected, and the slots free up afterwards.
-    other = ChannelRef("test", "guild-1", "random")
-    text, notices = await serve(core, invoke("rewrite", channel=other, text="hi", style="noir"))
-    assert text and not notices
-    assert core.router.slots.running(CHANNEL.scope) == 0
-    await core.close()
-
-
 async def test_a_handler_that_raises_gets_an_incident_id_and_others_keep_being_served(
     core: Core, engine: ScriptedEngine, caplog: pytest.LogCaptureFixture
 ) -> None:

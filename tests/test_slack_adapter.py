@@ -93,7 +93,9 @@ async def final_text(slack: FakeSlack, channel: str = "C1") -> str:
     """The reply's text once the adapter has finished editing it."""
     for _ in range(200):
         messages = slack.messages(channel)
-        if messages and not messages[0]["text"].startswith("_Skald is writing"):
+        if messages and not messages[0]["text"].startswith(
+            ("_Skald is writing", "The language model is warming up", "Waiting for the")
+        ):
             return str(messages[0]["text"])
         await asyncio.sleep(0.02)
     raise AssertionError(f"no reply in {channel}: {slack.messages(channel)}")
@@ -104,9 +106,13 @@ async def test_a_command_is_acknowledged_at_once_while_the_engine_is_still_loadi
 ) -> None:
     status, seconds = await workspace.command("/story", 'start premise:"a lighthouse keeper"')
     assert status == 200 and seconds < 3
-    # The user sees that work has begun, though the model is not ready yet.
-    await workspace.slack.wait_for_calls("chat.postMessage")
-    assert workspace.slack.messages("C1")[0]["text"] == "_Skald is writing…_"
+    # The user sees that work has begun, then that the model is warming up.
+    [post] = await workspace.slack.wait_for_calls("chat.postMessage")
+    assert post.params["text"] == "_Skald is writing…_"
+    await workspace.slack.wait_for_calls("chat.update")
+    assert workspace.slack.messages("C1")[0]["text"] == (
+        "The language model is warming up; your reply starts soon."
+    )
     workspace.engine.gate.set()
     assert await final_text(workspace.slack) == (
         "Scripted reply to: Begin a fantasy story about: a lighthouse keeper"

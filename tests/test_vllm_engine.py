@@ -70,7 +70,7 @@ async def test_reply_stops_at_end_of_turn(real_engine: VllmEngine) -> None:
     text = "".join(await collect(real_engine, ask("Say hello in one word."), params))
 
     assert text.strip()
-    assert real_engine.count_tokens([ChatMessage("assistant", text)]) < 200
+    assert await real_engine.count_tokens([ChatMessage("assistant", text)]) < 200
     assert "<|im_end|>" not in text
 
 
@@ -143,7 +143,7 @@ async def test_max_tokens_is_capped_to_what_fits(real_engine: VllmEngine) -> Non
     # A prompt that leaves ~100 tokens: asking for more is capped, not refused.
     text = "word " * 1800
     prompt = ask(text)
-    room = real_engine.max_context_tokens - real_engine.count_tokens(prompt)
+    room = real_engine.max_context_tokens - await real_engine.count_tokens(prompt)
     assert 64 <= room < 400
     deltas = await collect(real_engine, prompt, GenerationParams(max_tokens=1000, temperature=0.8))
     assert real_engine.num_unfinished_requests() == 0
@@ -171,10 +171,10 @@ async def test_concurrent_streams_all_finish(real_engine: VllmEngine) -> None:
     assert real_engine.num_unfinished_requests() == 0
 
 
-def test_count_tokens_grows_with_text(real_engine: VllmEngine) -> None:
-    short = real_engine.count_tokens(ask("Hello."))
-    longer = real_engine.count_tokens(ask("Hello. " * 20))
-    with_system = real_engine.count_tokens(
+async def test_count_tokens_grows_with_text(real_engine: VllmEngine) -> None:
+    short = await real_engine.count_tokens(ask("Hello."))
+    longer = await real_engine.count_tokens(ask("Hello. " * 20))
+    with_system = await real_engine.count_tokens(
         [ChatMessage("system", "Be brief."), *ask("Hello. " * 20)]
     )
 

@@ -13,7 +13,7 @@ from bot.core import Core
 from bot.errors import UserError
 from bot.invocation import ChannelRef, Invocation, User
 from bot.memory.history import LoggedHistory
-from bot.reply import MessageBreak, Notice, Reply, TextDelta
+from bot.reply import MessageBreak, Notice, Progress, Reply, TextDelta
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,9 @@ class ConsoleAdapter:
                     self._print("\n")
                 self._notice(event)
                 at_line_start = True
+            elif isinstance(event, Progress):
+                # Status, not reply: on stderr, where loading progress goes too.
+                print(f"… {event.text}", file=sys.stderr, flush=True)
         if not at_line_start:
             self._print("\n")
 

@@ -34,6 +34,16 @@ CORE_MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     """,
+    # Generated tokens per channel or user ("channel:<scope>", "user:<platform>:<id>") per
+    # five-minute bucket, for token budgets; rows older than a day are deleted.
+    """
+    CREATE TABLE engine_usage (
+        key TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        tokens INTEGER NOT NULL,
+        PRIMARY KEY (key, bucket)
+    );
+    """,
 )
 CORE_OWNER = "core"
 BUSY_TIMEOUT_MS = 5000
@@ -68,6 +78,7 @@ class Database:
         # so a reader never sees another coroutine's half-done write.
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
+        self.closed = False
 
     @asynccontextmanager
     async def _locked(self) -> AsyncIterator[None]:
@@ -116,9 +127,12 @@ class Database:
         return db
 
     async def close(self) -> None:
-        """Close the connection (its thread ends with it)."""
+        """Close the connection (its thread ends with it); closing twice does nothing."""
+        if self.closed:
+            return
         async with self._locked():
             await self._conn.close()
+            self.closed = True
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:

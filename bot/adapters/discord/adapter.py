@@ -133,7 +133,10 @@ class DiscordAdapter:
         self.settings = settings
         self.credentials = credentials
         self._clock = clock
-        self.pacers = EditPacers()
+        metrics = core.metrics
+        self.pacers = EditPacers(
+            on_rate_limited=lambda scope: metrics.adapter_error("discord", f"rate_limited_{scope}")
+        )
         self.client = new_client(settings, self.pacers.trace(), **client_options)
         self.hooks = CommandHooks(
             self._on_command, self._on_autocomplete, core.router.permissions.requires_admin
@@ -288,12 +291,14 @@ class DiscordAdapter:
         except discord.NotFound as exc:
             if exc.code == UNKNOWN_INTERACTION:
                 log.warning("discord: an interaction expired before it could be acknowledged")
+                self.core.metrics.adapter_error("discord", "unknown_interaction")
                 return False
             raise
         except discord.HTTPException as exc:
             if exc.code == ALREADY_ACKNOWLEDGED:
                 # Someone answered it already (a duplicate delivery): never serve it twice.
                 log.info("discord: interaction %s was already acknowledged", interaction.id)
+                self.core.metrics.adapter_error("discord", "already_acknowledged")
                 return False
             raise
         if interaction.channel_id is not None:
@@ -547,6 +552,7 @@ class DiscordAdapter:
     ) -> None:
         """Log a refused reply and tell the user what an admin can fix."""
         log.warning("discord: reply to /%s failed: %s", inv.command, _describe(exc))
+        self.core.metrics.adapter_error("discord", error_kind(exc))
         if exc.code == MISSING_PERMISSIONS:
             missing = missing_permission(interaction)
             text = (
@@ -565,6 +571,15 @@ class DiscordAdapter:
     async def _tell(self, target: InteractionReply, text: str) -> None:
         with contextlib.suppress(discord.HTTPException):
             await target.notice(Notice(text, "error"))
+
+
+def error_kind(exc: discord.HTTPException) -> str:
+    """A metrics label for a refused call: missing_permissions, not_found, http_503..."""
+    if exc.code == MISSING_PERMISSIONS:
+        return "missing_permissions"
+    if isinstance(exc, discord.NotFound):
+        return "not_found"
+    return f"http_{exc.status}"
 
 
 def missing_permission(interaction: discord.Interaction[Any]) -> str | None:

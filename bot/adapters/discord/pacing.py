@@ -32,8 +32,14 @@ _WEBHOOK_MESSAGE = re.compile(r"/webhooks/\d+/([^/]+)(?:/messages/[^/]+)?$")
 class EditPacers:
     """One bucket per channel, shared by every stream there, paced by Discord's headers."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        on_rate_limited: Callable[[str], None] | None = None,
+    ) -> None:
         self._clock = clock
+        # Told "global" or "route" for every 429 (the adapter counts them in metrics).
+        self._on_rate_limited = on_rate_limited or (lambda scope: None)
         self._buckets: dict[str, TokenBucket] = {}
         self._windows: dict[str, float] = {}
         # Interaction tokens (webhook routes) belong to the channel they were used in.
@@ -66,6 +72,10 @@ class EditPacers:
 
     def observe(self, path: str, status: int, headers: Mapping[str, str]) -> None:
         """Adjust the channel's pace from one answer's rate-limit headers."""
+        if status == 429:
+            self._on_rate_limited(
+                "global" if headers.get("X-RateLimit-Global", "").lower() == "true" else "route"
+            )
         if headers.get("X-RateLimit-Global", "").lower() == "true" and status == 429:
             wait = _number(headers.get("Retry-After")) or 1.0
             for bucket in self._buckets.values():

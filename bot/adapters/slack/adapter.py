@@ -479,7 +479,8 @@ class SlackAdapter:
         except SlackApiError as exc:
             # The reply cannot be shown: stop generating it for nobody.
             run.cancel()
-            log.warning("slack: reply to /%s failed: %s", inv.command, exc.response.get("error"))
+            log.warning("slack: reply to /%s failed: %s", inv.command, _code(exc))
+            self.core.metrics.adapter_error("slack", _code(exc))
         finally:
             await run.wait()
             origin.run = None
