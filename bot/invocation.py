@@ -16,6 +16,9 @@ class ChannelRef:
     platform: str
     workspace: str
     channel: str
+    # The platform marks the channel as adult (Discord's NSFW flag): the `mature` rating may
+    # be chosen there. Not part of the channel's identity.
+    adult: bool = field(default=False, compare=False)
 
     @property
     def scope(self) -> str:
