@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,16 +73,23 @@ class Context(Generic[OptionsT]):
         for _attempt in range(2):
             parts: list[str] = []
             try:
-                async for delta in self.engine.stream(messages, params):
-                    parts.append(delta)
-                    if stream:
-                        await self.reply.write(delta)
+                # aclosing: a write refused by the content filter (OutputBlocked) closes the
+                # stream at once, and closing it aborts the request in the engine.
+                async with contextlib.aclosing(self.engine.stream(messages, params)) as deltas:
+                    async for delta in deltas:
+                        parts.append(delta)
+                        if stream:
+                            await self.reply.write(delta)
             except PromptTooLong as exc:
                 raise UserError(
                     f"That is too long for the model ({exc.prompt_tokens:,} tokens; it takes "
                     f"{exc.limit:,}). Please shorten it."
                 ) from None
             text = "".join(parts).strip()
+            if stream:
+                await self.reply.flush()  # the end of the reply decides a phrase held back
+            else:
+                self.reply.check(text)
             if text:
                 self.reply.mark_generated()
                 return text

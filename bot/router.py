@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import difflib
 import logging
 from dataclasses import dataclass
@@ -12,11 +13,14 @@ from bot.checks import ChannelSlots, Cooldowns, Permissions
 from bot.context import Context
 from bot.errors import UserError
 from bot.invocation import Invocation
+from bot.memory.controls import ChannelControls
 from bot.memory.store import PluginStore
 from bot.options import build_options
 from bot.plugin import CommandSpec
+from bot.preferences import Preferences
 from bot.prompts import PromptRenderer
 from bot.reply import Reply
+from bot.safety import Matcher
 from engine import EngineError, EngineUnavailable
 
 if TYPE_CHECKING:
@@ -98,16 +102,26 @@ class Router:
             options = build_options(spec.options_type, spec.options, dict(inv.options))
             # 2) Checks, in the order that tells the user the most useful thing first.
             self.permissions.check(spec, inv)
+            controls = await self._core.controls.load(inv.channel.scope)
+            await self._check_controls(spec, inv, controls)
             with self.slots.hold(inv.channel.scope):
-                self.cooldowns.check(spec, inv)
-                # 3) The handler, with everything it needs, under a deadline.
+                self.cooldowns.check(spec, inv, controls.cooldown(spec.name))
+                # 3) The channel's rating: the request must fit it, and so must the reply.
+                prefs = await self._core.preferences(inv.channel.scope)
+                rating = self._core.rating(inv.channel, prefs)
+                matcher = self._core.matcher(rating, controls.phrases)
+                if not self.permissions.requires_admin(spec):
+                    # Admins' own commands are not filtered: they manage the lists.
+                    check_request(options, matcher, rating)
+                reply.guard(matcher, rating)
+                # 4) The handler, with everything it needs, under a deadline.
                 reply.accept()
-                ctx = await self._context(spec, inv, options, reply)
+                ctx = self._context(spec, inv, options, reply, prefs, rating)
                 plugin = self._core.plugins.instance(spec.plugin)
                 async with asyncio.timeout(self._timeout):
                     await spec.handler(plugin, ctx)
         except UserError as exc:
-            await reply.notice(exc.message, kind="error")
+            await reply.notice(exc.message, kind="error", private=exc.private)
         except TimeoutError:
             log.warning("invocation %s /%s timed out after %ss", inv.id, inv.command, self._timeout)
             await reply.notice(
@@ -142,19 +156,46 @@ class Router:
         finally:
             reply.close()
 
-    async def _context(
-        self, spec: CommandSpec, inv: Invocation, options: object, reply: Reply
+    async def _check_controls(
+        self, spec: CommandSpec, inv: Invocation, controls: ChannelControls
+    ) -> None:
+        """Refuse users blocked in the workspace and plugins switched off in the channel."""
+        if not inv.user.is_admin and await self._core.controls.is_blocked(
+            inv.channel, inv.user.id
+        ):
+            raise UserError("The admins of this workspace have blocked you from using Skald.")
+        if spec.plugin in controls.disabled:
+            raise UserError(f"/{spec.words[0]} is turned off in this channel by its admins.")
+
+    def _context(
+        self,
+        spec: CommandSpec,
+        inv: Invocation,
+        options: object,
+        reply: Reply,
+        prefs: Preferences,
+        rating: str,
     ) -> Context[object]:
         core = self._core
-        prefs = await core.preferences(inv.channel.scope)
         language = prefs.text("language")
+        guidance = core.rating_guidance.render(language, rating)
         return Context(
             options=options,
             invocation=inv,
             prefs=prefs,
-            prompts=PromptRenderer(core.plugins.prompts_for(spec.plugin), language),
+            prompts=PromptRenderer(core.plugins.prompts_for(spec.plugin), language, guidance),
             engine=core.engine,
             reply=reply,
             store=PluginStore(core.db, spec.plugin, inv.channel.scope),
             core=core,
         )
+
+
+def check_request(options: object, matcher: Matcher, rating: str) -> None:
+    """Refuse a request whose text options have a phrase the channel's rating blocks."""
+    if not dataclasses.is_dataclass(options):
+        return
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name)
+        if isinstance(value, str) and matcher.find(value) is not None:
+            raise UserError(f"This channel's rating ({rating}) does not allow that request.")
