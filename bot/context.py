@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,13 +72,19 @@ class Context(Generic[OptionsT]):
         for _attempt in range(2):
             parts: list[str] = []
             try:
-                # aclosing: a write refused by the content filter (OutputBlocked) closes the
-                # stream at once, and closing it aborts the request in the engine.
-                async with contextlib.aclosing(self.engine.stream(messages, params)) as deltas:
+                deltas = self.engine.stream(messages, params)
+                try:
                     async for delta in deltas:
                         parts.append(delta)
                         if stream:
                             await self.reply.write(delta)
+                finally:
+                    # A write refused by the content filter (OutputBlocked) leaves the loop
+                    # early: close the stream now, which aborts the request in the engine,
+                    # rather than whenever the garbage collector finalizes it.
+                    close = getattr(deltas, "aclose", None)
+                    if close is not None:
+                        await close()
             except PromptTooLong as exc:
                 raise UserError(
                     f"That is too long for the model ({exc.prompt_tokens:,} tokens; it takes "

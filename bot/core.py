@@ -114,9 +114,7 @@ class Core:
 
     def rating(self, channel: ChannelRef, prefs: Preferences) -> Rating:
         """The content rating that applies in a channel now."""
-        return effective_rating(
-            prefs.text("rating"), channel, self.config.safety.mature_workspaces
-        )
+        return effective_rating(prefs.text("rating"), channel, self.config.safety.mature_workspaces)
 
     def matcher(self, rating: Rating, channel_phrases: tuple[str, ...] = ()) -> Matcher:
         """The content filter of a rating, with a channel's own phrases."""

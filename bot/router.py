@@ -160,9 +160,7 @@ class Router:
         self, spec: CommandSpec, inv: Invocation, controls: ChannelControls
     ) -> None:
         """Refuse users blocked in the workspace and plugins switched off in the channel."""
-        if not inv.user.is_admin and await self._core.controls.is_blocked(
-            inv.channel, inv.user.id
-        ):
+        if not inv.user.is_admin and await self._core.controls.is_blocked(inv.channel, inv.user.id):
             raise UserError("The admins of this workspace have blocked you from using Skald.")
         if spec.plugin in controls.disabled:
             raise UserError(f"/{spec.words[0]} is turned off in this channel by its admins.")

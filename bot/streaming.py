@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from bot.ratelimit import TokenBucket
-from bot.reply import MessageBreak, Notice, Reply, TextDelta
+from bot.reply import Attachment, MessageBreak, Notice, Reply, TextDelta
 from bot.splitting import split_text
 
 H = TypeVar("H")
@@ -47,6 +47,10 @@ class MessageTarget(Protocol[H]):
 
     async def notice(self, notice: Notice) -> None:
         """Show a notice (ephemeral where the platform can)."""
+        ...
+
+    async def attach(self, attachment: Attachment) -> None:
+        """Give the invoking user a file (ephemeral where the platform can)."""
         ...
 
 
@@ -107,6 +111,8 @@ class MessageStreamer(Generic[H]):
                     await self._finish_message()
                 elif isinstance(event, Notice):
                     await self._target.notice(event)
+                elif isinstance(event, Attachment):
+                    await self._target.attach(event)
                 elif self._placeholder and self._current.handle is None:  # Accepted
                     await self._post_placeholder()
         except Exception:
