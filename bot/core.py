@@ -7,7 +7,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from bot.config import Config, ConfigError
@@ -19,6 +18,7 @@ from bot.options import AutocompleteRequest
 from bot.preferences import Pref, PrefCatalog, Preferences
 from bot.privacy import forget_exports, prune_expired, prune_exports, write_export
 from bot.prompts import PROMPTS_DIR, PromptFile
+from bot.reply import Attachment
 from bot.router import Router, Run
 from bot.safety import RATINGS, FilterLists, Matcher, Rating
 from bot.safety.filters import FilterListError
@@ -126,8 +126,8 @@ class Core:
         if key == "rating" and value == "mature" and not mature_allowed(channel, mature_workspaces):
             raise UserError(MATURE_REFUSED)
 
-    async def export(self, channel: ChannelRef) -> Path:
-        """Write everything stored for a channel to a JSON file; returns its path."""
+    async def export(self, channel: ChannelRef) -> Attachment:
+        """Write everything stored for a channel to a JSON file, for its admins."""
         return await write_export(self.db, channel, self.config.exports_dir)
 
     async def forget(self, channel: ChannelRef) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 from bot.invocation import ChannelRef
 from bot.memory.database import Database
 from bot.plugin import Plugin
+from bot.reply import Attachment
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +48,15 @@ async def channel_data(db: Database, channel: ChannelRef) -> dict[str, Any]:
     }
 
 
-async def write_export(db: Database, channel: ChannelRef, exports_dir: Path) -> Path:
-    """Write the channel's data as a JSON file in the data folder; returns its path."""
+async def write_export(db: Database, channel: ChannelRef, exports_dir: Path) -> Attachment:
+    """Write the channel's data as a JSON file in the data folder; returns it as a file."""
     data = await channel_data(db, channel)
     folder = export_folder(exports_dir, channel.scope)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = folder / f"skald-export-{stamp}.json"
     text = json.dumps(data, ensure_ascii=False, indent=2)
     await asyncio.to_thread(_write_private, path, text)
-    return path
+    return Attachment(path.name, text.encode("utf-8"), path)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -93,7 +94,7 @@ async def prune_expired(
     cutoff = (time.time() if now is None else now) - retention_days * DAY_S
     counts: dict[str, int] = {}
     for plugin in plugins:
-        for table, stamp in plugin.retention.items():
+        for table, stamp in plugin.retention:
             async with db.write() as conn:
                 cursor = await conn.execute(f'DELETE FROM "{table}" WHERE ({stamp}) < ?', (cutoff,))
             if cursor.rowcount:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from bot import (
-    Attachment,
     AutocompleteRequest,
     Context,
     NoOptions,
@@ -208,8 +207,7 @@ class Skald(Plugin):
     @command("skald export", "Get a JSON file of everything stored for this channel", admin=True)
     async def export(self, ctx: Context[NoOptions]) -> None:
         """Everything the bot stores for this channel, as one file for its admins."""
-        path = await ctx.core.export(ctx.channel)
-        await ctx.reply.attach(Attachment(path.name, path.read_bytes(), path))
+        await ctx.reply.attach(await ctx.core.export(ctx.channel))
 
 
 def _plugin(ctx: Context[PluginOptions], name: str) -> str:

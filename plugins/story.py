@@ -81,11 +81,14 @@ class Story(Plugin):
         """,
     )
     # A story expires when its latest part is older than the retention (then its parts).
-    retention = {
-        "story_stories": "COALESCE((SELECT MAX(p.created_at) FROM story_parts p"
-        " WHERE p.scope = story_stories.scope), started_at)",
-        "story_parts": "created_at",
-    }
+    retention = (
+        (
+            "story_stories",
+            "COALESCE((SELECT MAX(p.created_at) FROM story_parts p"
+            " WHERE p.scope = story_stories.scope), started_at)",
+        ),
+        ("story_parts", "created_at"),
+    )
 
     @command(
         "story start",

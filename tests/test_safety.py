@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import re
@@ -288,7 +289,7 @@ async def test_export_holds_everything_stored_for_the_channel(
     out = await console.type("/skald export")
     path = Path(out.splitlines()[-1].rsplit(": ", 1)[1])
     assert out.splitlines()[-1].startswith("· Saved skald-export-")
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8"))
     assert data["channel"] == {"platform": "console", "workspace": "local", "channel": "terminal"}
     tables = data["tables"]
     assert {r["key"] for r in tables["prefs"]} == {"story.genre"}
@@ -298,7 +299,7 @@ async def test_export_holds_everything_stored_for_the_channel(
     assert "a chat line" in {r["text"] for r in tables["channel_messages"]}
     # Forgetting the channel removes the audit trail and the export files too.
     await console.type("/prefs forget confirm:true")
-    assert not path.exists()
+    assert not await asyncio.to_thread(path.exists)
     assert await console.core.audit.recent("console/local/terminal") == []
 
 
