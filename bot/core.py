@@ -120,10 +120,13 @@ class Core:
         """The content filter of a rating, with a channel's own phrases."""
         return self.filters.matcher(rating, channel_phrases)
 
+    def mature_allowed(self, channel: ChannelRef) -> bool:
+        """True where the `mature` rating may be chosen (adult channel, or config.yaml)."""
+        return mature_allowed(channel, self.config.safety.mature_workspaces)
+
     def check_pref(self, channel: ChannelRef, key: str, value: Any) -> None:
         """Refuse a preference value the channel may not have (mature where not allowed)."""
-        mature_workspaces = self.config.safety.mature_workspaces
-        if key == "rating" and value == "mature" and not mature_allowed(channel, mature_workspaces):
+        if key == "rating" and value == "mature" and not self.mature_allowed(channel):
             raise UserError(MATURE_REFUSED)
 
     async def export(self, channel: ChannelRef) -> Attachment:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated
 
 from bot import AutocompleteRequest, Context, NoOptions, Param, Plugin, Range, command
@@ -122,9 +121,8 @@ class Prefs(Plugin):
             return
         lines = []
         for e in entries:
-            when = datetime.fromtimestamp(e.at, UTC).strftime("%Y-%m-%d %H:%M UTC")
             old = "(unset)" if e.old is None else _show(e.old)
             new = "(unset)" if e.new is None else _show(e.new)
-            lines.append(f"{when}  user {e.actor}  {e.setting}: {old} → {new}")
+            lines.append(f"{e.when}  user {e.actor}  {e.setting}: {old} → {new}")
         # Admins' own filter phrases may appear here: theirs to read, not the filter's.
         await ctx.reply.write("\n".join(lines), filtered=False)

@@ -17,7 +17,6 @@ from bot import (
     command,
 )
 from bot.errors import UserError
-from bot.safety.ratings import mature_allowed
 
 # Plugins a channel cannot switch off: without them its admins could not switch them back.
 ALWAYS_ON = frozenset({"skald", "prefs", "help"})
@@ -185,7 +184,7 @@ class Skald(Plugin):
         safety = core.config.safety
         stored = ctx.prefs.text("rating")
         rating = core.rating(ctx.channel, ctx.prefs)
-        mature = mature_allowed(ctx.channel, safety.mature_workspaces)
+        mature = core.mature_allowed(ctx.channel)
         note = "" if stored == rating else f" (set to {stored}, not allowed here)"
         default_wait = core.config.router.cooldown_s
         cooldowns = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
@@ -21,6 +22,11 @@ class AuditEntry:
     setting: str
     old: Any
     new: Any
+
+    @property
+    def when(self) -> str:
+        """The time of the change, to the minute, in UTC."""
+        return datetime.fromtimestamp(self.at, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 class AuditLog:
