@@ -133,11 +133,12 @@ class Core:
         """Write everything stored for a channel to a JSON file, for its admins."""
         return await write_export(self.db, channel, self.config.exports_dir)
 
-    async def forget(self, channel: ChannelRef) -> int:
-        """Delete every row and export file stored for a channel; returns how many."""
+    async def forget(self, channel: ChannelRef) -> tuple[int, int]:
+        """Delete every row and export file stored for a channel; (rows, files) deleted."""
         counts = await self.db.forget(channel.scope)
+        self.controls.invalidate(channel.scope)
         files = await asyncio.to_thread(forget_exports, self.config.exports_dir, channel.scope)
-        return sum(counts.values()) + files
+        return sum(counts.values()), files
 
     async def prune(self, now: float | None = None) -> dict[str, int]:
         """Delete stories, quiz records and export files past their retention; counts."""

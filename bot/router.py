@@ -102,9 +102,11 @@ class Router:
             options = build_options(spec.options_type, spec.options, dict(inv.options))
             # 2) Checks, in the order that tells the user the most useful thing first.
             self.permissions.check(spec, inv)
-            controls = await self._core.controls.load(inv.channel.scope)
-            await self._check_controls(spec, inv, controls)
             with self.slots.hold(inv.channel.scope):
+                # Accepted before any database read, so adapters show "working" at once.
+                reply.accept()
+                controls = await self._core.controls.load(inv.channel.scope)
+                await self._check_controls(spec, inv, controls)
                 self.cooldowns.check(spec, inv, controls.cooldown(spec.name))
                 # 3) The channel's rating: the request must fit it, and so must the reply.
                 prefs = await self._core.preferences(inv.channel.scope)
@@ -115,7 +117,6 @@ class Router:
                     check_request(options, matcher, rating)
                 reply.guard(matcher, rating)
                 # 4) The handler, with everything it needs, under a deadline.
-                reply.accept()
                 ctx = self._context(spec, inv, options, reply, prefs, rating)
                 plugin = self._core.plugins.instance(spec.plugin)
                 async with asyncio.timeout(self._timeout):

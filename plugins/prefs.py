@@ -109,8 +109,9 @@ class Prefs(Plugin):
                 "/prefs forget confirm:true to go ahead."
             )
             return
-        total = await ctx.core.forget(ctx.channel)
-        await ctx.reply.write(f"Forgot this channel: {total} stored rows and files deleted.")
+        rows, files = await ctx.core.forget(ctx.channel)
+        exports = f" and {files} export files" if files else ""
+        await ctx.reply.write(f"Forgot this channel: {rows} stored rows{exports} deleted.")
 
     @command("prefs history", "Show recent changes to this channel's settings", admin=True)
     async def history(self, ctx: Context[HistoryOptions]) -> None:

@@ -34,9 +34,24 @@ class ControlStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Every command reads these: kept in memory, and every change goes through here.
+        self._channels: dict[str, ChannelControls] = {}
+        self._blocked: dict[str, frozenset[str]] = {}
+
+    def invalidate(self, scope: str) -> None:
+        """Forget what is cached for a channel (its rows were deleted elsewhere)."""
+        self._channels.pop(scope, None)
 
     async def load(self, scope: str) -> ChannelControls:
         """A channel's controls (empty when its admins set none)."""
+        cached = self._channels.get(scope)
+        if cached is None:
+            cached = self._channels[scope] = await self._read(scope)
+            if len(self._channels) > 10_000:  # bound the cache; it refills on demand
+                self._channels.clear()
+        return cached
+
+    async def _read(self, scope: str) -> ChannelControls:
         rows = await self._db.fetchall(
             "SELECT key, value FROM channel_controls WHERE scope = ?", (scope,)
         )
@@ -62,6 +77,7 @@ class ControlStore:
             )
             row = await cursor.fetchone()
             old = None if row is None else json.loads(row[0])
+            self._channels.pop(scope, None)
             if old == value:
                 return False
             if value is None:
@@ -80,16 +96,24 @@ class ControlStore:
 
     async def is_blocked(self, channel: ChannelRef, user_id: str) -> bool:
         """True when the workspace's admins blocked this user from the bot."""
-        row = await self._db.fetchone(
-            "SELECT 1 FROM workspace_blocks WHERE workspace = ? AND user_id = ?",
-            (channel.workspace_key, user_id),
-        )
-        return row is not None
+        return user_id in await self._blocked_in(channel.workspace_key)
+
+    async def _blocked_in(self, workspace: str) -> frozenset[str]:
+        cached = self._blocked.get(workspace)
+        if cached is None:
+            rows = await self._db.fetchall(
+                "SELECT user_id FROM workspace_blocks WHERE workspace = ?", (workspace,)
+            )
+            cached = self._blocked[workspace] = frozenset(str(r["user_id"]) for r in rows)
+            if len(self._blocked) > 10_000:
+                self._blocked.clear()
+        return cached
 
     async def set_blocked(
         self, channel: ChannelRef, user_id: str, blocked: bool, actor: str
     ) -> bool:
         """Block or unblock a user in the channel's workspace; True when it changed (audited)."""
+        self._blocked.pop(channel.workspace_key, None)
         async with self._db.write() as conn:
             if blocked:
                 cursor = await conn.execute(
@@ -107,12 +131,9 @@ class ControlStore:
             await record_change(
                 conn, channel.scope, actor, f"blocked:{user_id}", not blocked, blocked
             )
-            return True
+        self._blocked.pop(channel.workspace_key, None)
+        return True
 
     async def blocked_users(self, channel: ChannelRef) -> list[str]:
         """Ids of the users blocked in the channel's workspace."""
-        rows = await self._db.fetchall(
-            "SELECT user_id FROM workspace_blocks WHERE workspace = ? ORDER BY user_id",
-            (channel.workspace_key,),
-        )
-        return [str(r["user_id"]) for r in rows]
+        return sorted(await self._blocked_in(channel.workspace_key))
