@@ -14,7 +14,8 @@ from bot.config import SafetySettings
 from bot.core import MATURE_REFUSED, Core
 from bot.invocation import ChannelRef, Invocation, User
 from bot.reply import Notice, TextDelta
-from tests.conftest import Console, open_core
+from engine.vllm_local import VllmEngine
+from tests.conftest import Console, make_config, open_core
 from tests.scripted_engine import ScriptedEngine
 
 CHANNEL = ChannelRef("test", "guild-1", "general")
@@ -341,3 +342,25 @@ async def test_old_stories_and_quizzes_are_pruned_and_recent_ones_kept(
     parts = await core.db.fetchall("SELECT scope FROM story_parts")
     assert [r["scope"] for r in parts] == [CHANNEL.scope, CHANNEL.scope]
     await core.close()
+
+
+@pytest.mark.engine
+async def test_the_real_engine_stops_generating_when_the_reply_hits_the_filter(
+    tmp_path: Path, real_engine: VllmEngine
+) -> None:
+    core = await Core.open(make_config(tmp_path), real_engine)
+    console = Console(core)
+    # A word every English story has, blocked in this channel: the model will write it.
+    await console.type("/skald filter action:add phrase:the")
+    out = await console.type("/story start premise:a lighthouse keeper finds a map length:long")
+    await core.close()
+    assert out.splitlines()[-1] == (
+        "⚠ The rest of this reply was withheld: it went beyond this channel's rating (general)."
+    )
+    story = " ".join(out.splitlines()[1:-1]).lower()
+    assert " the " not in f" {story} "
+    for _ in range(100):  # the abort reaches the engine core within moments
+        if real_engine.num_unfinished_requests() == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert real_engine.num_unfinished_requests() == 0
