@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,6 +18,8 @@ from bot.adapters.discord.adapter import DiscordAdapter, DiscordStartError, sync
 from bot.adapters.discord.credentials import DiscordCredentials
 from bot.config import CommandAccess, DiscordSettings
 from bot.core import MATURE_REFUSED, Core
+from bot.invocation import ChannelRef
+from bot.privacy import channel_data
 from tests.conftest import make_config
 from tests.fake_discord import EPHEMERAL, FakeDiscord, InteractionRecord
 from tests.scripted_engine import ScriptedEngine
@@ -436,6 +439,11 @@ async def test_summarize_reads_the_channel_history(bot: Bot) -> None:
     await bot.command("summarize", {})
     await bot.settled()
     assert "old mill at dawn" in bot.engine.last_prompt()
+    # What was read for the summary is not kept anywhere.
+    data = await channel_data(
+        bot.core.db, ChannelRef("discord", str(fake.guild_id), str(fake.general_channel_id))
+    )
+    assert "old mill" not in json.dumps(data)
 
 
 async def test_summarize_without_the_message_content_intent_says_so(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -254,6 +255,34 @@ async def test_settings_list_every_control(core: Core) -> None:
         "users blocked in this workspace: 7",
         "stories and quiz records are kept 90 days",
     ]
+
+
+# --- Privacy -----------------------------------------------------------------------------------
+
+
+async def test_message_and_generated_text_never_reach_the_logs(
+    console: Console, engine: ScriptedEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "zebra-moonlight"
+
+    def script(messages: object, params: object) -> str:
+        if "style of noir" in engine.last_prompt():
+            raise RuntimeError("the model fell over")  # an incident: logged with its id
+        return f"A {secret} tale, and then hell broke loose."
+
+    engine.script = script
+    with caplog.at_level(logging.INFO):
+        await console.type(
+            f"a chat line about {secret}",
+            f"/story start premise:{secret}",
+            "/summarize",
+            f"/tutor feedback text:{secret}",
+            f"/rewrite text:{secret} style:noir",
+            f"/tutor explain topic:{secret} hell",
+        )
+    assert "failed" in caplog.text  # the incident was logged: ids and names, not text
+    assert secret not in caplog.text
+    assert "hell" not in caplog.text
 
 
 # --- Audit, export, forget, retention ---------------------------------------------------------
