@@ -211,3 +211,26 @@ def test_channel_phrases_and_config_changes_extend_the_lists() -> None:
 def test_chinese_matches_on_characters_inside_longer_text() -> None:
     assert GENERAL.find("他说：你这个傻 逼，然后走了") is not None
     assert GENERAL.find("今天天气很好，我们去公园散步。") is None
+
+
+@pytest.mark.parametrize(
+    ("clean", "blocked"),
+    [
+        ("这是一种特色情况。", "这是色情网站。"),
+        ("她的角色情感很丰富。", "不要发色 情图片。"),
+        ("The rooster sang cock-a-doodle-doo at dawn.", "What a cock."),
+    ],
+)
+def test_exceptions_excuse_clean_words_that_contain_a_blocked_one(clean: str, blocked: str) -> None:
+    assert GENERAL.find(clean) is None
+    assert GENERAL.find(blocked) is not None
+
+
+def test_an_exception_split_at_every_boundary_streams_whole_and_a_near_miss_never_shows() -> None:
+    clean = "这是一种特色情况，我们再谈。"
+    near_miss = "这是一种特色情色，我们再谈。"  # starts like the exception, then is not one
+    for i in range(len(clean) + 1):
+        for j in range(i, len(clean) + 1):
+            assert stream(GENERAL, [clean[:i], clean[i:j], clean[j:]]) == (clean, False)
+            shown, blocked = stream(GENERAL, [near_miss[:i], near_miss[i:j], near_miss[j:]])
+            assert blocked and "这是一种特".startswith(shown), (i, j, shown)

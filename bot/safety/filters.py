@@ -64,11 +64,22 @@ def make_phrase(text: str, level: Level, folding: Folding) -> Phrase | None:
 class Matcher:
     """Finds blocked phrases in text; one per rating and channel list."""
 
-    def __init__(self, phrases: Iterable[Phrase], folding: Folding) -> None:
-        self.phrases = tuple(
-            {p.letters + str(p.edge_start) + str(p.edge_end): p for p in phrases}.values()
-        )
+    def __init__(
+        self, phrases: Iterable[Phrase], folding: Folding, exceptions: Iterable[str] = ()
+    ) -> None:
+        unique = {(p.letters, p.edge_start, p.edge_end): p for p in phrases}
+        self.phrases = tuple(unique.values())
         self.folding = folding
+        # Clean words that contain a blocked phrase ("特色情况" holds "色情"): a match inside
+        # one of them is not a match. Per phrase: (exception, where the phrase sits in it).
+        folded = {folding.fold(e) for e in exceptions} - {""}
+        self.exceptions: dict[str, list[tuple[str, int]]] = {}
+        for p in self.phrases:
+            for ex in folded:
+                at = ex.find(p.letters)
+                while at >= 0:
+                    self.exceptions.setdefault(p.letters, []).append((ex, at))
+                    at = ex.find(p.letters, at + 1)
         self.longest = max((len(p.letters) for p in self.phrases), default=0)
         # Every beginning of a phrase: text that ends in one may still become a match.
         self._prefixes_any: set[str] = set()
@@ -110,6 +121,8 @@ class StreamFilter:
         self._folded = FoldedText(matcher.folding)
         self._released = 0  # original characters already returned
         self._scanned = 0  # letters before this were checked, bar the last `longest`
+        # Where the earliest match waiting to see whether it is part of an exception begins.
+        self._undecided: int | None = None
 
     def feed(self, text: str) -> str:
         """Add text; return the part of everything so far that can be shown now."""
@@ -131,24 +144,48 @@ class StreamFilter:
     def _scan(self, *, final: bool) -> None:
         folded, letters = self._folded, self._folded.letters
         start = max(0, self._scanned - self._matcher.longest)
+        if self._undecided is not None:
+            start = min(start, self._undecided)
+        self._undecided = None
         for phrase in self._matcher.phrases:
             at = letters.find(phrase.letters, start)
             while at >= 0:
                 end = at + len(phrase.letters)
                 ends = folded.ends_word(end, final) if phrase.edge_end else True
                 if (not phrase.edge_start or folded.starts_word(at)) and ends:
-                    raise Blocked(phrase)
+                    excused = self._excused(phrase, at, final)
+                    if excused is None:
+                        if self._undecided is None or at < self._undecided:
+                            self._undecided = at
+                    elif not excused:
+                        raise Blocked(phrase)
                 at = letters.find(phrase.letters, at + 1)
         self._scanned = len(letters)
+
+    def _excused(self, phrase: Phrase, at: int, final: bool) -> bool | None:
+        """True inside an exception; None while the text could still complete one."""
+        letters = self._folded.letters
+        undecided = False
+        for exception, offset in self._matcher.exceptions.get(phrase.letters, ()):
+            begin = at - offset
+            if begin < 0:
+                continue
+            seen = letters[begin : begin + len(exception)]
+            if seen == exception:
+                return True
+            if not final and len(seen) < len(exception) and exception.startswith(seen):
+                undecided = True
+        return None if undecided else False
 
     def _hold_from(self) -> int:
         """The original index from which text must stay hidden for now."""
         folded = self._folded
         n = len(folded.letters)
-        for i in range(max(0, n - self._matcher.longest), n):
+        first = n if self._undecided is None else self._undecided
+        for i in range(max(0, n - self._matcher.longest), first):
             if self._matcher._could_start(folded, i):
                 return folded.origin[i]
-        return folded.length
+        return folded.origin[first] if first < n else folded.length
 
     def _release(self, upto: int) -> str:
         if upto <= self._released:
@@ -167,8 +204,10 @@ class FilterLists:
         folding: Folding,
         extra: Mapping[Level, tuple[str, ...]] | None = None,
         allowed: Iterable[str] = (),
+        exceptions: Iterable[str] = (),
     ) -> None:
         self.folding = folding
+        self.exceptions = tuple(exceptions)
         removed = {folding.fold(a.strip("*")) for a in allowed}
         phrases: list[Phrase] = []
         sources = [*lists.values(), extra or {}]
@@ -199,8 +238,18 @@ class FilterLists:
         folding = Folding(
             {str(ch): str(to) for to, chars in lookalikes.items() for ch in str(chars)}
         )
-        lists = {str(lang): _levels(f"{path} [{lang}]", v) for lang, v in data.items()}
-        return cls(lists, folding, _levels("safety.blocked", extra or {}), allowed)
+        exceptions: list[str] = []
+        lists: dict[str, dict[Level, tuple[str, ...]]] = {}
+        for lang, section in data.items():
+            if not isinstance(section, dict):
+                raise FilterListError(f"{path} [{lang}] must map levels to lists")
+            found = section.pop("exceptions", None) or []
+            if not isinstance(found, list) or not all(isinstance(e, str) for e in found):
+                raise FilterListError(f"{path} [{lang}] exceptions must be a list of words")
+            exceptions.extend(found)
+            lists[str(lang)] = _levels(f"{path} [{lang}]", section)
+        extra_levels = _levels("safety.blocked", extra or {})
+        return cls(lists, folding, extra_levels, allowed, exceptions)
 
     def matcher(self, rating: str, channel_phrases: Iterable[str] = ()) -> Matcher:
         """The matcher of one rating, plus one channel's own phrases (blocked at any rating)."""
@@ -210,7 +259,8 @@ class FilterLists:
     def _matcher(self, rating: str, channel_phrases: tuple[str, ...]) -> Matcher:
         own = (make_phrase(t, "always", self.folding) for t in channel_phrases)
         chosen = [p for p in self.phrases if blocks(rating, p.level)]
-        return Matcher([*chosen, *(p for p in own if p is not None)], self.folding)
+        phrases = [*chosen, *(p for p in own if p is not None)]
+        return Matcher(phrases, self.folding, self.exceptions)
 
 
 def _levels(where: str, data: Any) -> dict[Level, tuple[str, ...]]:
