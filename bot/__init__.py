@@ -10,9 +10,11 @@ from bot.invocation import ChannelRef, HistoryMessage, Invocation, User
 from bot.options import AutocompleteRequest, NoOptions, Param, Range
 from bot.plugin import Plugin, command
 from bot.preferences import Pref
+from bot.reply import Attachment
 from engine import ChatMessage, GenerationParams
 
 __all__ = [
+    "Attachment",
     "AutocompleteRequest",
     "ChannelRef",
     "ChatMessage",

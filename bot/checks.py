@@ -41,13 +41,20 @@ class Cooldowns:
         self._per_command = settings.cooldowns
         self._clock = clock
         self._last: dict[tuple[str, str, str], float] = {}
+        self._longest = 0.0
 
-    def check(self, spec: CommandSpec, inv: Invocation) -> None:
-        """Raise UserError if the user used this command too recently; otherwise record the use."""
+    def check(self, spec: CommandSpec, inv: Invocation, channel_wait: float | None = None) -> None:
+        """Raise UserError if the user used this command too recently; otherwise record the use.
+
+        `channel_wait` is the channel admins' own cooldown, which replaces config.yaml's.
+        """
         wait = self._per_command.get(spec.name, self._default)
+        if channel_wait is not None:
+            wait = channel_wait
         if wait <= 0:
             return
         key = (inv.channel.platform, inv.user.id, spec.name)
+        self._longest = max(self._longest, wait)
         now = self._clock()
         last = self._last.get(key)
         if last is not None and now - last < wait:
@@ -55,5 +62,5 @@ class Cooldowns:
             raise UserError(f"Slow down a little: you can use /{spec.name} again in {left} s.")
         self._last[key] = now
         if len(self._last) > 10_000:  # forget old entries so the table stays small
-            cutoff = now - max([self._default, *self._per_command.values()])
+            cutoff = now - max([self._default, self._longest, *self._per_command.values()])
             self._last = {k: t for k, t in self._last.items() if t >= cutoff}

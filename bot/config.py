@@ -66,6 +66,24 @@ class PermissionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SafetySettings:
+    """Content ratings, the filter lists, and how long stored creative work is kept."""
+
+    # Workspaces whose channel admins may choose the `mature` rating in any channel, as
+    # "platform:workspace" (e.g. "slack:T0123", "console:local"); Discord's NSFW channels
+    # allow it without being listed.
+    mature_workspaces: tuple[str, ...] = ()
+    # Entries added to the shipped filter lists, per level: teen, mature or always.
+    blocked: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Shipped entries to drop (a word that is harmless in this community).
+    allowed: tuple[str, ...] = ()
+    # Stories and quiz records older than this many days are deleted.
+    retention_days: float = 90.0
+    # Hours between two prunes of old records (the first runs a minute after start-up).
+    prune_every_h: float = 6.0
+
+
+@dataclass(frozen=True, slots=True)
 class PluginSettings:
     """Which plugins load."""
 
@@ -145,6 +163,7 @@ class Config:
     fairness: FairnessSettings = field(default_factory=FairnessSettings)
     permissions: PermissionSettings = field(default_factory=PermissionSettings)
     plugins: PluginSettings = field(default_factory=PluginSettings)
+    safety: SafetySettings = field(default_factory=SafetySettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
@@ -156,6 +175,11 @@ class Config:
     def database_path(self) -> Path:
         """The SQLite file of channel memory."""
         return self.data_dir / "skald.sqlite3"
+
+    @property
+    def exports_dir(self) -> Path:
+        """Where /skald export writes its JSON files (deleted by /prefs forget and pruning)."""
+        return self.data_dir / "exports"
 
 
 def load_config(path: Path | str | None = None, env: dict[str, str] | None = None) -> Config:

@@ -82,6 +82,10 @@ class Context(Generic[OptionsT]):
         await self._engine_started()
         for _attempt in range(2):
             text = await self._generate_once(messages, params, stream)
+            if stream:
+                await self.reply.flush()  # the end of the reply decides a phrase held back
+            else:
+                self.reply.check(text)
             if text:
                 self.reply.mark_generated()
                 return text
@@ -129,10 +133,19 @@ class Context(Generic[OptionsT]):
             core.metrics.queue_wait.labels(self.plugin).observe(ticket.waited_s)
             try:
                 request_params = dataclasses.replace(params, priority=ticket.priority)
-                async for delta in self.engine.stream(messages, request_params, usage):
-                    parts.append(delta)
-                    if stream:
-                        await self.reply.write(delta)
+                deltas = self.engine.stream(messages, request_params, usage)
+                try:
+                    async for delta in deltas:
+                        parts.append(delta)
+                        if stream:
+                            await self.reply.write(delta)
+                finally:
+                    # A write refused by the content filter (OutputBlocked) leaves the loop
+                    # early: close the stream now, which aborts the request in the engine,
+                    # rather than whenever the garbage collector finalizes it.
+                    close = getattr(deltas, "aclose", None)
+                    if close is not None:
+                        await close()
             except PromptTooLong as exc:
                 raise UserError(
                     f"That is too long for the model ({exc.prompt_tokens:,} tokens; it takes "

@@ -3,27 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from bot import logcontext
 from bot.admission import Admission
-from bot.config import Config
+from bot.config import Config, ConfigError
+from bot.errors import UserError
 from bot.invocation import ChannelRef, Invocation
 from bot.loader import LoadFailure, PluginManager, PluginSource
-from bot.memory import Database, MessageLog, PrefStore
+from bot.memory import AuditLog, ControlStore, Database, MessageLog, PrefStore
 from bot.memory.usage import UsageLedger
 from bot.metrics import Metrics
 from bot.options import AutocompleteRequest
 from bot.preferences import Pref, PrefCatalog, Preferences
+from bot.privacy import forget_exports, prune_expired, prune_exports, write_export
+from bot.prompts import PROMPTS_DIR, PromptFile
+from bot.reply import Attachment
 from bot.router import Router, Run
+from bot.safety import RATINGS, FilterLists, Matcher, Rating
+from bot.safety.filters import FilterListError
+from bot.safety.ratings import effective_rating, mature_allowed
 from engine import Engine, EngineStatus
 
 log = logging.getLogger(__name__)
 
 # Discord gives autocomplete 3 s in all; leave room for the round trip.
 AUTOCOMPLETE_TIMEOUT_S = 1.5
+# The first prune of old records runs this long after start-up, then every prune_every_h.
+FIRST_PRUNE_S = 60.0
+MATURE_REFUSED = (
+    "The mature rating needs a channel the platform marks as adult (a Discord NSFW channel), "
+    "or this workspace listed under safety.mature_workspaces in config.yaml."
+)
 
 
 def core_prefs(config: Config) -> list[Pref]:
@@ -35,6 +50,13 @@ def core_prefs(config: Config) -> list[Pref]:
             config.language,
             "Reply language of this channel: en (English) or zh (中文)",
             choices=("en", "zh"),
+        ),
+        Pref(
+            "rating",
+            str,
+            "general",
+            "Content rating of this channel: general, teen or mature (adult channels only)",
+            choices=RATINGS,
         ),
         Pref(
             "budget.tokens_per_hour",
@@ -69,6 +91,14 @@ class Core:
         self.catalog = PrefCatalog(core_prefs(config))
         self.prefs = PrefStore(db)
         self.messages = MessageLog(db)
+        self.controls = ControlStore(db)
+        self.audit = AuditLog(db)
+        safety = config.safety
+        try:
+            self.filters = FilterLists.load(extra=safety.blocked, allowed=safety.allowed)
+        except FilterListError as exc:
+            raise ConfigError(str(exc)) from None
+        self.rating_guidance = PromptFile(PROMPTS_DIR / "safety.yaml")
         self.plugins = PluginManager(db, self.catalog)
         self.metrics = Metrics()
         self.usage = UsageLedger(db)
@@ -76,14 +106,20 @@ class Core:
         self.router = Router(self)
         self.started_at = time.monotonic()
         logcontext.install_record_fields()
+        self._pruner: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, config: Config, engine: Engine) -> Core:
         """Open the database and load the configured plugins (failures are reported, not fatal)."""
         db = await Database.open(config.database_path)
-        core = cls(config, db, engine)
+        try:
+            core = cls(config, db, engine)
+        except BaseException:
+            await db.close()
+            raise
         await core.usage.load()
         await core.plugins.load_all(core.plugin_sources())
+        core._pruner = asyncio.create_task(core._prune_forever(), name="skald-prune")
         return core
 
     @property
@@ -105,6 +141,55 @@ class Core:
     async def preferences(self, scope: str) -> Preferences:
         """A channel's preferences: its stored values over the declared defaults."""
         return Preferences(self.catalog, await self.prefs.all(scope))
+
+    def rating(self, channel: ChannelRef, prefs: Preferences) -> Rating:
+        """The content rating that applies in a channel now."""
+        return effective_rating(prefs.text("rating"), channel, self.config.safety.mature_workspaces)
+
+    def matcher(self, rating: Rating, channel_phrases: tuple[str, ...] = ()) -> Matcher:
+        """The content filter of a rating, with a channel's own phrases."""
+        return self.filters.matcher(rating, channel_phrases)
+
+    def mature_allowed(self, channel: ChannelRef) -> bool:
+        """True where the `mature` rating may be chosen (adult channel, or config.yaml)."""
+        return mature_allowed(channel, self.config.safety.mature_workspaces)
+
+    def check_pref(self, channel: ChannelRef, key: str, value: Any) -> None:
+        """Refuse a preference value the channel may not have (mature where not allowed)."""
+        if key == "rating" and value == "mature" and not self.mature_allowed(channel):
+            raise UserError(MATURE_REFUSED)
+
+    async def export(self, channel: ChannelRef) -> Attachment:
+        """Write everything stored for a channel to a JSON file, for its admins."""
+        return await write_export(self.db, channel, self.config.exports_dir)
+
+    async def forget(self, channel: ChannelRef) -> tuple[int, int]:
+        """Delete every row and export file stored for a channel; (rows, files) deleted."""
+        counts = await self.db.forget(channel.scope)
+        self.controls.invalidate(channel.scope)
+        files = await asyncio.to_thread(forget_exports, self.config.exports_dir, channel.scope)
+        return sum(counts.values()), files
+
+    async def prune(self, now: float | None = None) -> dict[str, int]:
+        """Delete stories, quiz records and export files past their retention; counts."""
+        now = time.time() if now is None else now
+        plugins = [lp.plugin for lp in self.plugins.loaded.values()]
+        counts = await prune_expired(self.db, plugins, self.config.safety.retention_days, now)
+        exports = await asyncio.to_thread(prune_exports, self.config.exports_dir, now)
+        if exports:
+            counts["exports"] = exports
+        return counts
+
+    async def _prune_forever(self) -> None:
+        await asyncio.sleep(FIRST_PRUNE_S)
+        while True:
+            try:
+                counts = await self.prune()
+                if counts:
+                    log.info("pruned old records: %s", counts)
+            except Exception:
+                log.exception("pruning old records failed")
+            await asyncio.sleep(self.config.safety.prune_every_h * 3600)
 
     async def autocomplete(
         self,
@@ -147,6 +232,10 @@ class Core:
 
     async def close(self) -> None:
         """Stop handlers, tear down plugins, close the database (the engine is the caller's)."""
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
         await self.router.shutdown()
         await self.plugins.close()
         await self.usage.close()

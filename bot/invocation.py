@@ -16,13 +16,24 @@ class ChannelRef:
     platform: str
     workspace: str
     channel: str
+    # The platform marks the channel as adult (Discord's NSFW flag): the `mature` rating may
+    # be chosen there. Not part of the channel's identity.
+    adult: bool = field(default=False, compare=False)
 
     @property
     def scope(self) -> str:
         """The key every table uses for this channel's rows."""
-        # "/" cannot appear in any platform's ids we know of, but escape it to stay unambiguous.
-        parts = (self.platform, self.workspace, self.channel)
-        return "/".join(p.replace("%", "%25").replace("/", "%2F") for p in parts)
+        return _key(self.platform, self.workspace, self.channel)
+
+    @property
+    def workspace_key(self) -> str:
+        """The key of the channel's workspace (server, team): where users are blocked."""
+        return _key(self.platform, self.workspace)
+
+
+def _key(*parts: str) -> str:
+    # "/" cannot appear in any platform's ids we know of, but escape it to stay unambiguous.
+    return "/".join(p.replace("%", "%25").replace("/", "%2F") for p in parts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,6 +118,9 @@ class Plugin:
     # SQL steps creating the plugin's own tables (named `<name>_...`, each with a `scope`
     # column); append new steps, never edit shipped ones.
     migrations: ClassVar[tuple[str, ...]] = ()
+    # Tables whose rows expire after config.yaml's safety.retention_days, as (table, SQL
+    # expression giving a row's time in seconds since the epoch) pairs, pruned in this order.
+    retention: ClassVar[tuple[tuple[str, str], ...]] = ()
     # A prompt file other than prompts/<name>.yaml (e.g. beside a custom plugin's .py file).
     prompt_file: ClassVar[Path | None] = None
 

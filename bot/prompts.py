@@ -18,6 +18,15 @@ class PromptError(Exception):
     """A prompt file is missing, malformed, or lacks a template or a language."""
 
 
+def untrusted(text: object) -> str:
+    """Text from people (chat messages, a piece of writing) made safe to quote in a prompt.
+
+    Templates put such text between <quote> and </quote>; angle brackets inside it are
+    swapped for look-alikes so that it can never close the quote and speak as the prompt.
+    """
+    return str(text).replace("<", "‹").replace(">", "›")
+
+
 class PromptFile:
     """The templates of one plugin: `{language: {name: template}}`."""
 
@@ -33,6 +42,7 @@ class PromptFile:
         env = jinja2.Environment(
             undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False
         )
+        env.filters["untrusted"] = untrusted
         self._templates: dict[str, dict[str, jinja2.Template]] = {}
         names: set[str] | None = None
         for lang in LANGUAGES:
@@ -64,9 +74,11 @@ class PromptFile:
 class PromptRenderer:
     """One plugin's prompts in one channel's language, as handlers see them."""
 
-    def __init__(self, file: PromptFile | None, language: str) -> None:
+    def __init__(self, file: PromptFile | None, language: str, guidance: str = "") -> None:
         self._file = file
         self.language = language
+        # The channel's rating guidance, appended to every system prompt.
+        self.guidance = guidance
 
     def render(self, name: str, **values: Any) -> str:
         """Render one template."""
@@ -75,8 +87,14 @@ class PromptRenderer:
         return self._file.render(self.language, name, **values)
 
     def chat(self, name: str, *, system: str = "system", **values: Any) -> list[ChatMessage]:
-        """A system message (kept byte-stable for prefix caching) and the named user message."""
+        """A system message (kept byte-stable for prefix caching) and the named user message.
+
+        The system message ends with the channel's rating guidance.
+        """
+        system_text = self.render(system, **values)
+        if self.guidance:
+            system_text = f"{system_text}\n\n{self.guidance}"
         return [
-            ChatMessage("system", self.render(system, **values)),
+            ChatMessage("system", system_text),
             ChatMessage("user", self.render(name, **values)),
         ]

@@ -7,9 +7,13 @@ events into what its platform accepts (console prints, Discord edits, Slack upda
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
+
+from bot.errors import OutputBlocked
+from bot.safety import Blocked, Matcher, StreamFilter
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +44,23 @@ class Accepted:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file for the user (an export): adapters upload it, or say where it was saved."""
+
+    filename: str
+    content: bytes
+    # Where the core saved it on the bot's own machine (the console shows this path).
+    path: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Progress:
     """Where the work stands before any text ("3rd in line"); replaced by the reply's text."""
 
     text: str
 
 
-ReplyEvent = TextDelta | MessageBreak | Notice | Accepted | Progress
+ReplyEvent = TextDelta | MessageBreak | Notice | Accepted | Attachment | Progress
 
 
 class Reply:
@@ -57,14 +71,44 @@ class Reply:
         self._closed = False
         self._parts: list[str] = []
         self.generated = False
+        # The channel's content filter (set by the router) and the text it holds back.
+        self._matcher: Matcher | None = None
+        self._rating = ""
+        self._filter: StreamFilter | None = None
+        self._stopped = False
+
+    def guard(self, matcher: Matcher, rating: str) -> None:
+        """Filter everything written from now on against the channel's rating."""
+        self._matcher, self._rating = matcher, rating
 
     # -- the writer's side (handlers, through Context) --
 
-    async def write(self, text: str) -> None:
-        """Stream more text into the current message."""
-        if text and not self._closed:
-            self._parts.append(text)
-            self._queue.put_nowait(TextDelta(text))
+    async def write(self, text: str, *, filtered: bool = True) -> None:
+        """Stream more text into the current message; raises OutputBlocked on a blocked phrase.
+
+        The filter holds back the shortest tail that could still become a blocked phrase,
+        so a phrase split across writes never shows. `filtered=False` is only for text the
+        channel's admins wrote themselves (their own filter list, say).
+        """
+        if not text or self._closed or self._stopped:
+            return
+        if filtered and self._matcher is not None:
+            if self._filter is None:
+                self._filter = self._matcher.stream()
+            text = self._pass(lambda f: f.feed(text))
+        else:
+            self._flush_filter()
+        self._emit(text)
+
+    async def flush(self) -> None:
+        """Show the text the filter held back (the writer is done); raises OutputBlocked."""
+        self._flush_filter()
+
+    def check(self, text: str) -> None:
+        """Raise OutputBlocked when text that is not streamed (a quiz) has a blocked phrase."""
+        if self._matcher is not None and self._matcher.find(text) is not None:
+            self._stopped = True
+            raise OutputBlocked(self._rating)
 
     async def send(self, text: str) -> None:
         """Send a whole message of its own (ends the current one first)."""
@@ -74,8 +118,14 @@ class Reply:
 
     async def new_message(self) -> None:
         """Finish the current message; the next write starts another."""
-        if not self._closed:
+        if not self._closed and not self._stopped:
+            self._flush_filter()
             self._queue.put_nowait(MessageBreak())
+
+    async def attach(self, attachment: Attachment) -> None:
+        """Give the user a file."""
+        if not self._closed:
+            self._queue.put_nowait(attachment)
 
     def accept(self) -> None:
         """Tell the adapter the command is accepted and the work begins."""
@@ -97,8 +147,32 @@ class Reply:
     def close(self) -> None:
         """No more events; readers finish after the queued ones."""
         if not self._closed:
+            try:
+                self._flush_filter()
+            except OutputBlocked as exc:
+                self._queue.put_nowait(Notice(exc.message, "error", private=False))
             self._closed = True
             self._queue.put_nowait(None)
+
+    def _emit(self, text: str) -> None:
+        if text:
+            self._parts.append(text)
+            self._queue.put_nowait(TextDelta(text))
+
+    def _flush_filter(self) -> None:
+        if self._filter is not None and not self._stopped:
+            self._emit(self._pass(lambda f: f.finish()))
+        self._filter = None
+
+    def _pass(self, step: Callable[[StreamFilter], str]) -> str:
+        """Run the filter; on a match, stop the reply where it is and raise OutputBlocked."""
+        assert self._filter is not None
+        try:
+            return step(self._filter)
+        except Blocked:
+            self._stopped = True
+            self._filter = None
+            raise OutputBlocked(self._rating) from None
 
     def mark_generated(self) -> None:
         """Note that the reply carries model-written text (adapters may keep it as history)."""
@@ -110,8 +184,13 @@ class Reply:
         return self._closed
 
     @property
+    def stopped(self) -> bool:
+        """True once the filter stopped the reply."""
+        return self._stopped
+
+    @property
     def text(self) -> str:
-        """All generated text written so far (not notices)."""
+        """All text shown so far (not notices, nor what the filter held back)."""
         return "".join(self._parts)
 
     # -- the reader's side (adapters) --

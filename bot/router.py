@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import difflib
 import logging
 import time
@@ -14,11 +15,14 @@ from bot.context import Context
 from bot.errors import UserError
 from bot.invocation import Invocation
 from bot.logcontext import add_fields, log_fields
+from bot.memory.controls import ChannelControls
 from bot.memory.store import PluginStore
 from bot.options import build_options
 from bot.plugin import CommandSpec
+from bot.preferences import Preferences
 from bot.prompts import PromptRenderer
 from bot.reply import Reply
+from bot.safety import Matcher
 from engine import EngineError, EngineRestarting, EngineUnavailable, StreamInterrupted
 
 if TYPE_CHECKING:
@@ -105,16 +109,27 @@ class Router:
                 options = build_options(spec.options_type, spec.options, dict(inv.options))
                 # 2) Checks, in the order that tells the user the most useful thing first.
                 self.permissions.check(spec, inv)
-                self.cooldowns.check(spec, inv)
-                # 3) The handler, with everything it needs, under a deadline.
+                # Accepted before any database read, so adapters show "working" at once.
                 reply.accept()
-                ctx = await self._context(spec, inv, options, reply)
+                controls = await self._core.controls.load(inv.channel.scope)
+                await self._check_controls(spec, inv, controls)
+                self.cooldowns.check(spec, inv, controls.cooldown(spec.name))
+                # 3) The channel's rating: the request must fit it, and so must the reply.
+                prefs = await self._core.preferences(inv.channel.scope)
+                rating = self._core.rating(inv.channel, prefs)
+                matcher = self._core.matcher(rating, controls.phrases)
+                if not self.permissions.requires_admin(spec):
+                    # Admins' own commands are not filtered: they manage the lists.
+                    check_request(options, matcher, rating)
+                reply.guard(matcher, rating)
+                # 4) The handler, with everything it needs, under a deadline.
+                ctx = self._context(spec, inv, options, reply, prefs, rating)
                 instance = self._core.plugins.instance(spec.plugin)
                 async with asyncio.timeout(self._timeout):
                     await spec.handler(instance, ctx)
             except UserError as exc:
                 outcome = "refused"
-                await reply.notice(exc.message, kind="error")
+                await reply.notice(exc.message, kind="error", private=exc.private)
             except TimeoutError:
                 outcome = "timeout"
                 log.warning("/%s timed out after %ss", inv.command, self._timeout)
@@ -172,20 +187,45 @@ class Router:
                 metrics.commands.labels(plugin, outcome).inc()
                 metrics.latency.labels(plugin).observe(time.monotonic() - started)
 
-    async def _context(
-        self, spec: CommandSpec, inv: Invocation, options: object, reply: Reply
+    async def _check_controls(
+        self, spec: CommandSpec, inv: Invocation, controls: ChannelControls
+    ) -> None:
+        """Refuse users blocked in the workspace and plugins switched off in the channel."""
+        if not inv.user.is_admin and await self._core.controls.is_blocked(inv.channel, inv.user.id):
+            raise UserError("The admins of this workspace have blocked you from using Skald.")
+        if spec.plugin in controls.disabled:
+            raise UserError(f"/{spec.words[0]} is turned off in this channel by its admins.")
+
+    def _context(
+        self,
+        spec: CommandSpec,
+        inv: Invocation,
+        options: object,
+        reply: Reply,
+        prefs: Preferences,
+        rating: str,
     ) -> Context[object]:
         core = self._core
-        prefs = await core.preferences(inv.channel.scope)
         language = prefs.text("language")
+        guidance = core.rating_guidance.render(language, rating)
         return Context(
             options=options,
             invocation=inv,
             prefs=prefs,
-            prompts=PromptRenderer(core.plugins.prompts_for(spec.plugin), language),
+            prompts=PromptRenderer(core.plugins.prompts_for(spec.plugin), language, guidance),
             engine=core.engine,
             reply=reply,
             plugin=spec.plugin,
             store=PluginStore(core.db, spec.plugin, inv.channel.scope),
             core=core,
         )
+
+
+def check_request(options: object, matcher: Matcher, rating: str) -> None:
+    """Refuse a request whose text options have a phrase the channel's rating blocks."""
+    if not dataclasses.is_dataclass(options):
+        return
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name)
+        if isinstance(value, str) and matcher.find(value) is not None:
+            raise UserError(f"This channel's rating ({rating}) does not allow that request.")

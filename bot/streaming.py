@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from bot.ratelimit import TokenBucket
-from bot.reply import Accepted, MessageBreak, Notice, Progress, Reply, TextDelta
+from bot.reply import Accepted, Attachment, MessageBreak, Notice, Progress, Reply, TextDelta
 from bot.splitting import split_text
 
 H = TypeVar("H")
@@ -47,6 +47,10 @@ class MessageTarget(Protocol[H]):
 
     async def notice(self, notice: Notice) -> None:
         """Show a notice (ephemeral where the platform can)."""
+        ...
+
+    async def attach(self, attachment: Attachment) -> None:
+        """Give the invoking user a file (ephemeral where the platform can)."""
         ...
 
 
@@ -109,6 +113,8 @@ class MessageStreamer(Generic[H]):
                     await self._finish_message()
                 elif isinstance(event, Notice):
                     await self._target.notice(event)
+                elif isinstance(event, Attachment):
+                    await self._target.attach(event)
                 elif isinstance(event, Progress):
                     await self._show_provisional(event.text)
                 elif (

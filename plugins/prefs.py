@@ -1,4 +1,4 @@
-"""/prefs: show, set and reset the channel's preferences, or forget everything stored for it."""
+"""/prefs: show, set and reset the channel's preferences, their history, or forget them all."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
-from bot import AutocompleteRequest, Context, NoOptions, Param, Plugin, command
+from bot import AutocompleteRequest, Context, NoOptions, Param, Plugin, Range, command
 
 
 async def suggest_keys(request: AutocompleteRequest) -> Sequence[str]:
@@ -57,6 +57,13 @@ class ForgetOptions:
     confirm: Annotated[bool, Param("Yes, delete everything stored for this channel")] = False
 
 
+@dataclass(frozen=True)
+class HistoryOptions:
+    """Options of /prefs history."""
+
+    count: Annotated[Range[int, 1, 50], Param("How many recent changes to show")] = 10
+
+
 def _show(value: object) -> str:
     return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
 
@@ -81,26 +88,42 @@ class Prefs(Plugin):
         """Validate the value against the key's declaration, then store it."""
         pref = ctx.core.catalog.get(ctx.options.key)
         value = pref.parse(ctx.options.value)
-        await ctx.core.prefs.set(ctx.channel.scope, pref.key, value)
+        ctx.core.check_pref(ctx.channel, pref.key, value)
+        await ctx.core.prefs.set(ctx.channel.scope, pref.key, value, actor=ctx.user.id)
         await ctx.reply.write(f"{pref.key} = {_show(value)}")
 
     @command("prefs reset", "Set one preference back to its default", admin=True)
     async def reset(self, ctx: Context[ResetOptions]) -> None:
         """Remove the channel's own value of a key."""
         pref = ctx.core.catalog.get(ctx.options.key)
-        await ctx.core.prefs.reset(ctx.channel.scope, pref.key)
+        await ctx.core.prefs.reset(ctx.channel.scope, pref.key, actor=ctx.user.id)
         await ctx.reply.write(f"{pref.key} = {_show(pref.default)}  (default)")
 
     @command("prefs forget", "Delete everything stored for this channel", admin=True)
     async def forget(self, ctx: Context[ForgetOptions]) -> None:
-        """Delete preferences, history and every plugin's state for this channel."""
+        """Delete preferences, history, every plugin's state, the audit trail and exports."""
         if not ctx.options.confirm:
             await ctx.reply.write(
-                "This deletes this channel's preferences, stories, quizzes, "
-                "scores and message history. Run /prefs forget confirm:true "
-                "to go ahead."
+                "This deletes this channel's preferences, admin settings, stories, quizzes, "
+                "scores, message history, change history and exports. Run "
+                "/prefs forget confirm:true to go ahead."
             )
             return
-        counts = await ctx.core.db.forget(ctx.channel.scope)
-        total = sum(counts.values())
-        await ctx.reply.write(f"Forgot this channel: {total} stored rows deleted.")
+        rows, files = await ctx.core.forget(ctx.channel)
+        exports = f" and {files} export files" if files else ""
+        await ctx.reply.write(f"Forgot this channel: {rows} stored rows{exports} deleted.")
+
+    @command("prefs history", "Show recent changes to this channel's settings", admin=True)
+    async def history(self, ctx: Context[HistoryOptions]) -> None:
+        """Who changed which preference or admin setting, when, from what to what."""
+        entries = await ctx.core.audit.recent(ctx.channel.scope, ctx.options.count)
+        if not entries:
+            await ctx.reply.write("No settings have been changed in this channel yet.")
+            return
+        lines = []
+        for e in entries:
+            old = "(unset)" if e.old is None else _show(e.old)
+            new = "(unset)" if e.new is None else _show(e.new)
+            lines.append(f"{e.when}  user {e.actor}  {e.setting}: {old} → {new}")
+        # Admins' own filter phrases may appear here: theirs to read, not the filter's.
+        await ctx.reply.write("\n".join(lines), filtered=False)

@@ -80,6 +80,15 @@ class Story(Plugin):
         CREATE INDEX story_parts_scope ON story_parts (scope, id);
         """,
     )
+    # A story expires when its latest part is older than the retention (then its parts).
+    retention = (
+        (
+            "story_stories",
+            "COALESCE((SELECT MAX(p.created_at) FROM story_parts p"
+            " WHERE p.scope = story_stories.scope), started_at)",
+        ),
+        ("story_parts", "created_at"),
+    )
 
     @command(
         "story start",

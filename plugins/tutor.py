@@ -168,6 +168,8 @@ class Tutor(Plugin):
         );
         """,
     )
+    # Open quizzes (their topics and questions) expire; scores are counts and stay.
+    retention = (("tutor_quizzes", "created_at"),)
 
     @command("tutor explain", "Explain a topic at your level")
     async def explain(self, ctx: Context[ExplainOptions]) -> None:

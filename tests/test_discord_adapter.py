@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,7 +17,9 @@ import pytest_asyncio
 from bot.adapters.discord.adapter import DiscordAdapter, DiscordStartError, sync_key
 from bot.adapters.discord.credentials import DiscordCredentials
 from bot.config import CommandAccess, DiscordSettings
-from bot.core import Core
+from bot.core import MATURE_REFUSED, Core
+from bot.invocation import ChannelRef
+from bot.privacy import channel_data
 from tests.conftest import make_config
 from tests.fake_discord import EPHEMERAL, FakeDiscord, InteractionRecord
 from tests.scripted_engine import ScriptedEngine
@@ -444,6 +447,11 @@ async def test_summarize_reads_the_channel_history(bot: Bot) -> None:
     await bot.command("summarize", {})
     await bot.settled()
     assert "old mill at dawn" in bot.engine.last_prompt()
+    # What was read for the summary is not kept anywhere.
+    data = await channel_data(
+        bot.core.db, ChannelRef("discord", str(fake.guild_id), str(fake.general_channel_id))
+    )
+    assert "old mill" not in json.dumps(data)
 
 
 async def test_summarize_without_the_message_content_intent_says_so(
@@ -467,3 +475,49 @@ async def test_shutdown_stops_streams_and_shows_what_was_written(
     final = fake.message(record.original_message_id or 0)
     assert 0 < final["content"].count("bye") < 400
     assert components(final) == ["Regenerate"]  # no Stop button left behind
+
+
+# --- Safety: the NSFW flag reaches the core, exports arrive as files ------------------------
+
+MANAGE_GUILD = 1 << 5
+
+
+async def test_mature_may_be_chosen_only_in_an_nsfw_channel(bot: Bot) -> None:
+    fake = bot.fake
+    mature = {"key": "rating", "value": "mature"}
+    await bot.command("prefs set", mature, permissions=MANAGE_CHANNELS)
+    await bot.command(
+        "prefs set", mature, permissions=MANAGE_CHANNELS, channel_id=fake.nsfw_channel_id
+    )
+    await bot.settled()
+    (notice,) = fake.ephemerals(fake.general_channel_id)
+    assert notice["content"] == MATURE_REFUSED
+    general = await bot.core.preferences(f"discord/{fake.guild_id}/{fake.general_channel_id}")
+    nsfw = await bot.core.preferences(f"discord/{fake.guild_id}/{fake.nsfw_channel_id}")
+    assert (general.get("rating"), nsfw.get("rating")) == ("general", "mature")
+
+
+async def test_a_blocked_reply_stops_with_a_notice_everyone_sees(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    engine = ScriptedEngine(script=ScriptedEngine.replying("Well, damn it all, said the knight."))
+    bot = await start_bot(fake, tmp_path, engine)
+    await bot.command("tutor explain", {"topic": "swearing"})
+    await bot.settled()
+    shown = [m["content"] for m in fake.messages(fake.general_channel_id)]
+    assert not any("damn" in text for text in shown)
+    assert shown[-1] == (
+        "The rest of this reply was withheld: it went beyond this channel's rating (general)."
+    )
+    assert engine.aborted == 1
+    await stop_bot(bot)
+
+
+async def test_an_export_is_sent_as_a_file_only_the_admin_sees(bot: Bot) -> None:
+    fake = bot.fake
+    await bot.command("skald export", permissions=MANAGE_GUILD)
+    await bot.settled()
+    uploads = [c for c in fake.calls_to(FOLLOWUP) if c.files]
+    assert [c.files for c in uploads] == [[uploads[0].files[0]]]
+    assert uploads[0].files[0].startswith("skald-export-")
+    assert uploads[0].json["flags"] & EPHEMERAL

@@ -211,7 +211,13 @@ async def test_forget_deletes_one_channel_in_every_scoped_table(db: Database) ->
         )
     await db.set_meta("commands_hash", "abc")
 
-    assert await db.scoped_tables() == ["channel_messages", "notes_items", "prefs"]
+    assert await db.scoped_tables() == [
+        "audit_log",
+        "channel_controls",
+        "channel_messages",
+        "notes_items",
+        "prefs",
+    ]
     assert await db.forget("a") == {"channel_messages": 3, "notes_items": 1, "prefs": 2}
 
     for table in ("channel_messages", "notes_items", "prefs"):

@@ -8,16 +8,33 @@ from pathlib import Path
 import pytest
 
 from bot.prompts import PROMPTS_DIR, PromptError, PromptFile
+from bot.safety import RATINGS
 from tests.conftest import Console
 from tests.scripted_engine import ScriptedEngine
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-@pytest.mark.parametrize("path", sorted(PROMPTS_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+# The core's own prompt data: rating guidance, one template per rating.
+CORE_FILES = {"safety"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in PROMPTS_DIR.glob("*.yaml") if p.stem not in CORE_FILES),
+    ids=lambda p: p.stem,
+)
 def test_each_prompt_file_has_both_languages_with_the_same_templates(path: Path) -> None:
     prompts = PromptFile(path)
     assert "system" in prompts.names()
+
+
+def test_rating_guidance_exists_for_every_rating_in_both_languages() -> None:
+    guidance = PromptFile(PROMPTS_DIR / "safety.yaml")
+    assert guidance.names() == set(RATINGS)
+    for rating in RATINGS:
+        assert rating in guidance.render("en", rating)
+        assert CJK.search(guidance.render("zh", rating))
 
 
 async def test_a_chinese_channel_renders_every_plugin_prompt_in_chinese(

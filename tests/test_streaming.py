@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from bot.ratelimit import TokenBucket
-from bot.reply import Notice, Reply
+from bot.reply import Attachment, Notice, Reply
 from bot.streaming import MessageStreamer
 
 
@@ -19,6 +19,7 @@ class RecordingTarget:
     calls: list[tuple[str, int, str]] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     live: dict[int, bool] = field(default_factory=dict)
+    files: list[Attachment] = field(default_factory=list)
 
     async def post(self, text: str, *, streaming: bool) -> int:
         handle = len(self.messages) + 1
@@ -38,6 +39,9 @@ class RecordingTarget:
 
     async def notice(self, notice: Notice) -> None:
         self.notices.append(notice)
+
+    async def attach(self, attachment: Attachment) -> None:
+        self.files.append(attachment)
 
 
 async def write_slowly(reply: Reply, words: list[str], delay: float = 0.001) -> None:

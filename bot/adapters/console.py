@@ -13,7 +13,7 @@ from bot.core import Core
 from bot.errors import UserError
 from bot.invocation import ChannelRef, Invocation, User
 from bot.memory.history import LoggedHistory
-from bot.reply import MessageBreak, Notice, Progress, Reply, TextDelta
+from bot.reply import Attachment, MessageBreak, Notice, Progress, Reply, TextDelta
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +123,10 @@ class ConsoleAdapter:
                 if not at_line_start:
                     self._print("\n")
                     at_line_start = True
-            elif isinstance(event, Notice):
+            elif isinstance(event, Notice | Attachment):
                 if not at_line_start:
                     self._print("\n")
-                self._notice(event)
+                self._notice(event if isinstance(event, Notice) else _saved(event))
                 at_line_start = True
             elif isinstance(event, Progress):
                 # Status, not reply: on stderr, where loading progress goes too.
@@ -143,3 +143,9 @@ class ConsoleAdapter:
     def _print(self, text: str) -> None:
         self.stdout.write(text)
         self.stdout.flush()
+
+
+def _saved(attachment: Attachment) -> Notice:
+    """The console's person runs the bot: the file is already on their disk."""
+    where = attachment.path or attachment.filename
+    return Notice(f"Saved {attachment.filename} ({len(attachment.content):,} bytes): {where}")

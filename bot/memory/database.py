@@ -44,6 +44,33 @@ CORE_MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (key, bucket)
     );
     """,
+    # Admin controls per channel, users blocked per workspace, and the audit trail.
+    """
+    CREATE TABLE channel_controls (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,            -- "disabled:<plugin>", "cooldown:<command>", "phrase:<text>"
+        value TEXT NOT NULL,          -- JSON
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (scope, key)
+    );
+    CREATE TABLE workspace_blocks (
+        workspace TEXT NOT NULL,      -- ChannelRef.workspace_key: not one channel's row
+        user_id TEXT NOT NULL,
+        blocked_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (workspace, user_id)
+    );
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        scope TEXT NOT NULL,
+        actor TEXT NOT NULL,          -- the platform's user id, never a name
+        at REAL NOT NULL,
+        setting TEXT NOT NULL,
+        old TEXT,                     -- JSON, NULL when unset
+        new TEXT                      -- JSON, NULL when removed
+    );
+    CREATE INDEX audit_log_scope ON audit_log (scope, id);
+    """,
 )
 CORE_OWNER = "core"
 BUSY_TIMEOUT_MS = 5000

@@ -405,7 +405,12 @@ class DiscordAdapter:
         self, interaction: discord.Interaction[Any], channel: str | None = None
     ) -> ChannelRef:
         guild = str(interaction.guild_id) if interaction.guild_id else "dm"
-        return ChannelRef("discord", guild, channel or str(interaction.channel_id or ""))
+        return ChannelRef(
+            "discord",
+            guild,
+            channel or str(interaction.channel_id or ""),
+            adult=_is_nsfw(interaction.channel),
+        )
 
     def _user(
         self, interaction: discord.Interaction[Any], spec: CommandSpec, force_check: bool = False
@@ -609,3 +614,9 @@ def _describe(exc: BaseException | None) -> str:
             f" (code {exc.code})" if exc.code else ""
         )
     return f"{type(exc).__name__}: {exc}" if exc else "unknown error"
+
+
+def _is_nsfw(channel: object) -> bool:
+    """Discord's age-restricted flag (a thread takes its parent's); DMs have none."""
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw()) if callable(is_nsfw) else False

@@ -9,6 +9,7 @@ will no longer let us edit (30046).
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from typing import Any
 import discord
 
 from bot.ratelimit import TokenBucket
-from bot.reply import Notice
+from bot.reply import Attachment, Notice
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,15 @@ class InteractionReply:
             await self._channel().send(notice.text)
         else:
             log.info("discord: a private notice came after the interaction token expired")
+
+    async def attach(self, attachment: Attachment) -> None:
+        """An ephemeral follow-up with the file, for the user who asked."""
+        await self.drop_pending()
+        if not self._token_valid():
+            log.info("discord: a file came after the interaction token expired")
+            return
+        file = discord.File(io.BytesIO(attachment.content), filename=attachment.filename)
+        await self._interaction.followup.send(file=file, ephemeral=True)
 
     # -- around the stream --
 

@@ -30,7 +30,7 @@ from bot.errors import UserError
 from bot.invocation import ChannelRef, Invocation, User
 from bot.memory import Database
 from bot.ratelimit import TokenBucket
-from bot.reply import Notice
+from bot.reply import Attachment, Notice
 from bot.router import Run
 from bot.splitting import split_text
 from bot.streaming import MessageStreamer
@@ -99,6 +99,11 @@ NOT_POSTABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 CANNOT_POST = (
     "I can't post in this channel: invite me with /invite @Skald, or use the "
     "command in a channel I'm in."
+)
+# Uploading needs Slack's three-step external upload (and the files:write scope): not yet.
+NO_FILES = (
+    "Skald saved {name} in its data folder on the bot's host; files cannot be sent "
+    "on Slack yet, so ask the person who runs the bot for it."
 )
 
 
@@ -193,6 +198,10 @@ class SlackMessages:
         except SlackApiError as exc:
             if _code(exc) not in NOT_POSTABLE or not await self._tell_privately(notice.text):
                 raise
+
+    async def attach(self, attachment: Attachment) -> None:
+        """Files are not uploaded to Slack yet: say where the bot's operator finds it."""
+        await self.notice(Notice(NO_FILES.format(name=attachment.filename), "info"))
 
     async def _tell_privately(self, text: str) -> bool:
         """Reach the user through the command's response_url (works outside the channel)."""
