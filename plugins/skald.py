@@ -209,14 +209,6 @@ class Skald(Plugin):
         """Everything the bot stores for this channel, as one file for its admins."""
         await ctx.reply.attach(await ctx.core.export(ctx.channel))
 
-
-def _plugin(ctx: Context[PluginOptions], name: str) -> str:
-    name = name.strip().lower()
-    if name not in ctx.core.plugins.loaded:
-        known = ", ".join(sorted(ctx.core.plugins.loaded))
-        raise UserError(f"There is no plugin {name!r}. Loaded plugins: {known}.")
-    return name
-
     @command("skald status", "The engine's backend, model, queue and uptime", admin=True)
     async def status(self, ctx: Context[NoOptions]) -> None:
         """Engine backend and model, what runs and waits, restarts and uptime."""
@@ -233,6 +225,14 @@ def _plugin(ctx: Context[PluginOptions], name: str) -> str:
         ]
         lines.extend(f"Server {server}" for server in status.servers)
         await ctx.reply.write("\n".join(lines))
+
+
+def _plugin(ctx: Context[PluginOptions], name: str) -> str:
+    name = name.strip().lower()
+    if name not in ctx.core.plugins.loaded:
+        known = ", ".join(sorted(ctx.core.plugins.loaded))
+        raise UserError(f"There is no plugin {name!r}. Loaded plugins: {known}.")
+    return name
 
 
 def uptime(seconds: float) -> str:
