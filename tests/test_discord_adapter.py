@@ -227,7 +227,7 @@ async def test_every_interaction_is_deferred_before_any_work_even_when_the_engin
     callbacks = [await fake.wait_for_callback(i) for i in ids]
     assert all(c.type == 5 and c.status == 200 and c.after_s < 3 for c in callbacks)
     # Five replies a channel share its edit budget: delivering them all takes a while.
-    await bot.settled(timeout_s=90)
+    await bot.settled(timeout_s=240)
     # The engine saw its first request only after every command was acknowledged.
     assert started and max(c.at for c in callbacks) < min(started)
     await stop_bot(bot)
