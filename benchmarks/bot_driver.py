@@ -104,6 +104,9 @@ class EngineTokenLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Keep the count of one "request ...: N prompt tokens, M generated" line."""
+        if record.levelno >= logging.WARNING:
+            # The logger stops propagating while counting: pass on what the log would show.
+            logging.getLogger().handle(record)
         args = record.args
         if (
             isinstance(record.msg, str)
@@ -116,8 +119,10 @@ class EngineTokenLog(logging.Handler):
 
     def __enter__(self) -> EngineTokenLog:
         logger = logging.getLogger("engine.vllm_local")
-        self._level = logger.level
+        self._level, self._propagate = logger.level, logger.propagate
+        # INFO is needed to see the counts, not to print a line per request.
         logger.setLevel(logging.INFO)
+        logger.propagate = False
         logger.addHandler(self)
         return self
 
@@ -125,6 +130,7 @@ class EngineTokenLog(logging.Handler):
         logger = logging.getLogger("engine.vllm_local")
         logger.removeHandler(self)
         logger.setLevel(self._level)
+        logger.propagate = self._propagate
 
 
 class BotDriver:
