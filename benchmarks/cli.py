@@ -7,6 +7,7 @@ import dataclasses
 import datetime
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -85,15 +86,21 @@ def run_part(part: str, settings: BenchSettings, work: Path) -> dict[str, Any]:
         os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
     )
     began = time.perf_counter()
-    done = subprocess.run(
+    worker = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.worker", part, str(settings_path), str(out)],
         cwd=REPO,
         env=env,
-        check=False,
     )
+    try:
+        status = worker.wait()
+    except BaseException:
+        # Interrupted: let the worker close its engine (a killed one orphans vLLM's processes).
+        worker.terminate()
+        worker.wait(timeout=120)
+        raise
     print(f"[bench] {part}: {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
-    if done.returncode != 0 or not out.exists():
-        return {"error": f"{part} exited with status {done.returncode}"}
+    if status != 0 or not out.exists():
+        return {"error": f"{part} exited with status {status}"}
     result: dict[str, Any] = json.loads(out.read_text())
     return result
 
@@ -131,14 +138,26 @@ def update_readme(section: str, readme: Path = REPO / "README.md") -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0 when every part ran (targets are reported, not enforced)."""
     settings, args = parse_args(sys.argv[1:] if argv is None else argv)
+    # SIGTERM unwinds like Ctrl-C, so the running worker is stopped cleanly too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     out: Path = args.out or RESULTS
     out.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now(datetime.UTC)
     began = time.perf_counter()
     print(f"[bench] {settings.label} run: parts {', '.join(settings.parts)}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="skald-bench-") as tmp:
+        # raw and bot run in one process, on one engine (see worker.py).
+        workers = [
+            w
+            for w, wanted in (
+                ("core", "core" in settings.parts),
+                ("engine", "raw" in settings.parts or "bot" in settings.parts),
+                ("naive", "naive" in settings.parts),
+            )
+            if wanted
+        ]
         parts: dict[str, dict[str, Any]] = {
-            part: run_part(part, settings, Path(tmp)) for part in settings.parts
+            worker: run_part(worker, settings, Path(tmp)) for worker in workers
         }
     results: dict[str, Any] = {
         "schema": 1,

@@ -92,3 +92,11 @@ def test_targets_are_checked_against_the_top_concurrency() -> None:
     }
     met = {t["target"]: t["met"] for t in check_targets(results)}
     assert list(met.values()) == [True, True, True, False, True]
+
+
+def test_the_vllm_engine_exposes_no_async_llm_before_it_starts() -> None:
+    from engine.settings import EngineSettings
+    from engine.vllm_local import VllmEngine
+
+    # Raw vLLM rounds drive the bot engine's own AsyncLLM once it runs.
+    assert VllmEngine(EngineSettings()).async_llm is None
