@@ -112,6 +112,7 @@ def merge(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
         if "error" in part:
             merged["errors"].append(part["error"])
             continue
+        merged["errors"] += [f"{name}: {error}" for error in part.get("errors", [])]
         merged["rows"] += part.get("rows", [])
         merged["startup_s"].update(part.get("startup_s", {}))
         merged["memory_method"] = part.get("memory_method") or merged["memory_method"]

@@ -33,7 +33,9 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("engine (scripted)", ("tests/scripted_engine.py",)),
     ("reply stream", ("bot/reply.py",)),
     ("context, core, invocation", ("bot/context.py", "bot/core.py", "bot/invocation.py")),
-    ("event loop + waiting for SQLite thread", ("asyncio/", "selectors.py", "select.epoll")),
+    # Idle in epoll: nothing to run until aiosqlite's thread hands a result back.
+    ("waiting for SQLite thread", ("select.epoll",)),
+    ("event loop (tasks, queues, callbacks)", ("asyncio/", "selectors.py")),
     ("threads, queues", ("threading.py", "queue.py", "concurrent/")),
 )
 OTHER = "other (json, logging, ...)"

@@ -23,8 +23,9 @@ class BenchSettings:
     label: str = "full"
     parts: tuple[Part, ...] = PARTS
     concurrency: tuple[int, ...] = (1, 4, 16, 32)
-    # Measured rounds per concurrency (each round: N requests started together).
-    rounds: int = 5
+    # Measured rounds per concurrency (each round: N requests started together); even, so
+    # raw and bot each go first in half of them.
+    rounds: int = 6
     # Unmeasured rounds per concurrency before those (vLLM's first batches of a size are slow).
     warmup_rounds: int = 1
     new_tokens: int = 64
@@ -96,10 +97,10 @@ REDUCED = BenchSettings(
     concurrency=(1, 4, 32),
     rounds=2,
     warmup_rounds=1,
-    new_tokens=32,
+    new_tokens=16,
     naive_requests=3,
     flood=32,
-    quiet_requests=4,
+    quiet_requests=3,
     core_seconds=2.0,
     core_repeats=2,
 )

@@ -30,6 +30,7 @@ from benchmarks.stats import RoundResult, distribution, summarize_rounds
 from benchmarks.workload import (
     COMMANDS,
     FixedLengthEngine,
+    Prompt,
     bench_config,
     capture_prompts,
     channel,
@@ -98,14 +99,61 @@ def _bot_row(served: Sequence[Served]) -> dict[str, Any]:
     }
 
 
+async def _level(
+    concurrency: int,
+    settings: BenchSettings,
+    prompts: Sequence[Prompt],
+    raw: RawVllm | None,
+    driver: BotDriver | None,
+    token_log: EngineTokenLog,
+) -> list[dict[str, Any]]:
+    """The raw and bot rows at one concurrency, their rounds alternating."""
+    for _ in range(settings.warmup_rounds):
+        if raw is not None:
+            await raw.round(prompts, concurrency)
+        if driver is not None:
+            await driver.round(concurrency)
+    token_log.counts.clear()
+    raw_spent, bot_spent = RowResources(SAMPLE_S), RowResources(SAMPLE_S)
+    raw_rounds: list[RoundResult] = []
+    bot_rounds: list[RoundResult] = []
+    served: list[Served] = []
+    for number in range(settings.rounds):
+        # Alternate who goes first, so neither always follows the other.
+        for system in ("raw", "bot") if number % 2 == 0 else ("bot", "raw"):
+            if system == "raw" and raw is not None:
+                with raw_spent.measuring():
+                    raw_rounds.append(await raw.round(prompts, concurrency))
+            elif system == "bot" and driver is not None:
+                with bot_spent.measuring():
+                    outcome, round_served = await driver.round(concurrency)
+                bot_rounds.append(outcome)
+                served += round_served
+    rows = []
+    if raw_rounds:
+        rows.append(_row("raw_vllm", raw_rounds, raw_spent))
+    if bot_rounds:
+        row = _row("bot", bot_rounds, bot_spent)
+        row.update(_bot_row(served))
+        # What the engine itself counted, where it logs it (the vLLM backend); raw
+        # rounds are not logged, only the bot's.
+        row["engine_reported_tokens"] = sum(token_log.counts) or None
+        rows.append(row)
+    return rows
+
+
 async def run_engine(settings: BenchSettings) -> dict[str, Any]:
-    """Rows 1, 2 and 4 on one engine: raw and bot rounds alternate, then fairness."""
+    """Rows 1, 2 and 4 on one engine: raw and bot rounds alternate, then fairness.
+
+    A level that fails is reported and ends the part, keeping the rows measured before it.
+    """
     prompts = await capture_prompts()
     inner = _build_engine(settings)
     engine = FixedLengthEngine(inner, settings.new_tokens)
     want_raw, want_bot = "raw" in settings.parts, "bot" in settings.parts
     rows: list[dict[str, Any]] = []
-    result: dict[str, Any] = {"rows": rows}
+    errors: list[str] = []
+    result: dict[str, Any] = {"rows": rows, "errors": errors}
     with tempfile.TemporaryDirectory(prefix="skald-bench-bot-") as tmp:
         config = bench_config(Path(tmp), settings.engine_settings())
         core = await Core.open(config, engine)
@@ -121,45 +169,24 @@ async def run_engine(settings: BenchSettings) -> dict[str, Any]:
             with EngineTokenLog() as token_log:
                 for concurrency in settings.concurrency:
                     _say(f"N={concurrency}: {'raw vLLM, ' if raw else ''}{'bot' if driver else ''}")
-                    for _ in range(settings.warmup_rounds):
-                        if raw is not None:
-                            await raw.round(prompts, concurrency)
-                        if driver is not None:
-                            await driver.round(concurrency)
-                    token_log.counts.clear()
-                    raw_res, bot_res = RowResources(SAMPLE_S), RowResources(SAMPLE_S)
-                    raw_rounds: list[RoundResult] = []
-                    bot_rounds: list[RoundResult] = []
-                    served: list[Served] = []
-                    for number in range(settings.rounds):
-                        # Alternate who goes first, so neither always follows the other.
-                        for system in ("raw", "bot") if number % 2 == 0 else ("bot", "raw"):
-                            if system == "raw" and raw is not None:
-                                with raw_res.measuring():
-                                    raw_rounds.append(await raw.round(prompts, concurrency))
-                            elif system == "bot" and driver is not None:
-                                with bot_res.measuring():
-                                    outcome, round_served = await driver.round(concurrency)
-                                bot_rounds.append(outcome)
-                                served += round_served
-                    if raw_rounds:
-                        rows.append(_row("raw_vllm", raw_rounds, raw_res))
-                    if bot_rounds:
-                        row = _row("bot", bot_rounds, bot_res)
-                        row.update(_bot_row(served))
-                        # What the engine itself counted, where it logs it (the vLLM
-                        # backend); raw rounds are not logged, only the bot's.
-                        row["engine_reported_tokens"] = sum(token_log.counts) or None
-                        rows.append(row)
-            if driver is not None:
+                    try:
+                        rows += await _level(concurrency, settings, prompts, raw, driver, token_log)
+                    except Exception as exc:
+                        errors.append(f"N={concurrency}: {type(exc).__name__}: {exc}")
+                        _say(f"N={concurrency} failed: {exc}")
+                        break
+            if driver is not None and not errors:
                 _say(f"fairness: a flood of {settings.flood}")
-                fair_res = RowResources(SAMPLE_S)
-                with fair_res.measuring():
-                    fairness = await measure_fairness(
-                        driver, settings.flood, settings.quiet_requests
-                    )
-                fairness["peak_rss_mib"] = fair_res.peak_mib
-                result["fairness"] = fairness
+                fair_spent = RowResources(SAMPLE_S)
+                try:
+                    with fair_spent.measuring():
+                        fairness = await measure_fairness(
+                            driver, settings.flood, settings.quiet_requests
+                        )
+                    fairness["peak_rss_mib"] = fair_spent.peak_mib
+                    result["fairness"] = fairness
+                except Exception as exc:
+                    errors.append(f"fairness: {type(exc).__name__}: {exc}")
         finally:
             await core.close()
             await engine.close()

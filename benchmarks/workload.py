@@ -80,12 +80,15 @@ def bench_config(data_dir: Path, engine: Any = None) -> Config:
 
     Cooldowns and the per-channel cap on running commands would refuse the benchmark's
     own load (one user typing every few milliseconds, 32 commands in one channel), so both
-    are off; everything else (validation, preferences, rendering) runs as configured.
+    are off, and the handler deadline is an hour; everything else (validation,
+    preferences, rendering) runs as configured.
     """
     config = Config(
         data_dir=data_dir,
         log_level="WARNING",
-        router=RouterSettings(cooldown_s=0, channel_concurrency=0),
+        # The handler deadline guards users from a stuck reply; a benchmark on a slow or
+        # busy machine must measure its slow rounds, not have them stopped.
+        router=RouterSettings(cooldown_s=0, channel_concurrency=0, handler_timeout_s=3600),
         plugins=PluginSettings(entry_points=False),
     )
     return dataclasses.replace(config, engine=engine) if engine is not None else config
