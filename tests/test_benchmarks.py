@@ -100,3 +100,15 @@ def test_the_vllm_engine_exposes_no_async_llm_before_it_starts() -> None:
 
     # Raw vLLM rounds drive the bot engine's own AsyncLLM once it runs.
     assert VllmEngine(EngineSettings()).async_llm is None
+
+
+def test_a_full_run_replaces_only_what_is_between_the_readme_markers(tmp_path: Path) -> None:
+    from benchmarks.cli import README_BEGIN, README_END, update_readme
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n{README_BEGIN}\nold table\n{README_END}\n## Next\n")
+    assert update_readme("new table", readme)
+    assert readme.read_text() == f"# Title\n{README_BEGIN}\nnew table\n{README_END}\n## Next\n"
+    readme.write_text("# No markers\n")
+    assert not update_readme("new table", readme)
+    assert readme.read_text() == "# No markers\n"
