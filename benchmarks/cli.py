@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now(datetime.UTC)
     began = time.perf_counter()
+    load_before = os.getloadavg()
     print(f"[bench] {settings.label} run: parts {', '.join(settings.parts)}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="skald-bench-") as tmp:
         # raw and bot run in one process, on one engine (see worker.py).
@@ -166,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": started.isoformat(timespec="seconds"),
         "duration_s": time.perf_counter() - began,
         "machine": machine_facts(),
+        # Other work on the machine slows every row: a quiet run starts and ends near 0.
+        "load_average_1m": {"start": load_before[0], "end": os.getloadavg()[0]},
         "settings": dataclasses.asdict(settings),
         **merge(parts),
     }

@@ -94,6 +94,16 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return targets
 
 
+def _load(results: dict[str, Any]) -> str:
+    load = results.get("load_average_1m")
+    if not load:
+        return ""
+    return (
+        f" Load average (1 min) {load['start']:.1f} at the start, {load['end']:.1f} at the "
+        f"end, on {results['machine']['cores']} cores."
+    )
+
+
 def _number(value: float | None) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:,.1f}"
 
@@ -116,7 +126,7 @@ def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
         f"Model `{settings['model']}` ({settings['dtype']}), engine `{settings['backend']}`, "
         f"{settings['new_tokens']} new tokens per request (end-of-sequence ignored), "
         f"{settings['rounds']} measured rounds per row after {settings['warmup_rounds']} "
-        f"warm-up. Took {results['duration_s'] / 60:.1f} min.",
+        f"warm-up. Took {results['duration_s'] / 60:.1f} min.{_load(results)}",
         "",
         *rows_table(results),
     ]
