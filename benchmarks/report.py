@@ -253,11 +253,14 @@ def closing_note(results: dict[str, Any]) -> list[str]:
             notes.append(
                 f"- Fairness: the quiet channel's p95 time to first token was "
                 f"{target['measured']:.2f}x its idle value, {target['measured'] - 1.5:.2f}x "
-                f"over 1.5x. Its whole replies went from p50 "
-                f"{_ms(fair['idle_e2e_s']['p50'])} ms idle to "
-                f"{_ms(fair['flood_e2e_s']['p50'])} ms during the flood: every engine step "
-                f"that carries its request also carries the flood's {fair['flood']} "
-                f"sequences, so even a request scheduled first waits for a step that size."
+                f"over 1.5x (p50 {_ms(fair['idle_ttft_s']['p50'])} ms idle, "
+                f"{_ms(fair['flood_ttft_s']['p50'])} ms during the flood, from "
+                f"{fair['quiet_requests']} requests each). Its whole replies took p50 "
+                f"{_ms(fair['idle_e2e_s']['p50'])} ms idle and "
+                f"{_ms(fair['flood_e2e_s']['p50'])} ms during the flood, while the flood "
+                f"completed {fair['flood_requests_completed']} commands; whatever the engine "
+                f"schedules first, each of its steps also carries the flood's "
+                f"{fair['flood']} sequences."
             )
         elif name.startswith("core overhead"):
             core = results["core_overhead"]
