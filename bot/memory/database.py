@@ -178,8 +178,9 @@ class Database:
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run one query and return every row."""
-        async with self._locked(), self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        async with self._locked():
+            # One trip to aiosqlite's thread, where execute + fetchall + close take three.
+            return list(await self._conn.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         """Run one query and return its first row, or None."""

@@ -1,0 +1,1 @@
+"""Benchmarks: the whole bot against raw vLLM and a naive baseline, in one run, with plots."""
