@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import SafetySettings
+from bot.config import ConfigError, SafetySettings
 from bot.core import MATURE_REFUSED, Core
 from bot.invocation import ChannelRef, Invocation, User
 from bot.reply import Notice, TextDelta
@@ -107,6 +107,11 @@ async def test_a_quiz_with_a_blocked_word_is_never_shown(
 
 
 # --- Ratings: who may choose which, and what it changes ---------------------------------------
+
+
+def test_config_names_the_filter_levels() -> None:
+    with pytest.raises(ConfigError, match=r"safety\.blocked\.adult: use teen, mature or always"):
+        SafetySettings(blocked={"adult": ("x",)})
 
 
 async def test_mature_needs_an_adult_channel_or_the_workspace_in_config(tmp_path: Path) -> None:
