@@ -82,6 +82,16 @@ class SafetySettings:
     # Hours between two prunes of old records (the first runs a minute after start-up).
     prune_every_h: float = 6.0
 
+    def __post_init__(self) -> None:
+        for level in self.blocked:
+            if level not in ("teen", "mature", "always"):
+                raise ConfigError(
+                    f"safety.blocked.{level}: use teen, mature or always (the rating from "
+                    "which the entries are allowed; always: blocked everywhere)"
+                )
+        if self.prune_every_h <= 0:
+            raise ConfigError("safety.prune_every_h must be more than 0")
+
 
 @dataclass(frozen=True, slots=True)
 class PluginSettings:

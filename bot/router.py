@@ -113,7 +113,6 @@ class Router:
                 reply.accept()
                 controls = await self._core.controls.load(inv.channel.scope)
                 await self._check_controls(spec, inv, controls)
-                self.cooldowns.check(spec, inv, controls.cooldown(spec.name))
                 # 3) The channel's rating: the request must fit it, and so must the reply.
                 prefs = await self._core.preferences(inv.channel.scope)
                 rating = self._core.rating(inv.channel, prefs)
@@ -121,6 +120,8 @@ class Router:
                 if not self.permissions.requires_admin(spec):
                     # Admins' own commands are not filtered: they manage the lists.
                     check_request(options, matcher, rating)
+                # A refused request does not count as a use: the cooldown comes last.
+                self.cooldowns.check(spec, inv, controls.cooldown(spec.name))
                 reply.guard(matcher, rating)
                 # 4) The handler, with everything it needs, under a deadline.
                 ctx = self._context(spec, inv, options, reply, prefs, rating)

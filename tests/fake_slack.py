@@ -380,8 +380,10 @@ class FakeSlack:
         existing.is_private = is_private
         existing.is_archived = is_archived
 
-    def add_user(self, user_id: str, name: str, *, real_name: str | None = None) -> None:
-        """A user for `users.info`."""
+    def add_user(
+        self, user_id: str, name: str, *, real_name: str | None = None, admin: bool = False
+    ) -> None:
+        """A user for `users.info` (a workspace admin with `admin=True`)."""
         self._users[user_id] = {
             "id": user_id,
             "team_id": self.team_id,
@@ -389,6 +391,7 @@ class FakeSlack:
             "real_name": real_name or name,
             "is_bot": False,
             "deleted": False,
+            "is_admin": admin,
             "profile": {"display_name": name, "real_name": real_name or name},
         }
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import SafetySettings
+from bot.config import ConfigError, RouterSettings, SafetySettings
 from bot.core import MATURE_REFUSED, Core
 from bot.invocation import ChannelRef, Invocation, User
 from bot.reply import Notice, TextDelta
@@ -56,9 +56,19 @@ async def test_a_blocked_prompt_is_refused_in_one_line_before_any_generation(
     out = await console.type('/story start premise:"a knight who says f.u.c.k to the king"')
     assert out.splitlines()[1:] == ["⚠ This channel's rating (teen) does not allow that request."]
     assert engine.requests == []
-    # What teen allows passes.
+    # What teen allows passes, at once: a refused request is not a use for the cooldown.
     await console.type('/story start premise:"a damn stubborn knight"')
     assert len(engine.requests) == 1
+
+
+async def test_a_refused_request_does_not_start_the_cooldown(tmp_path: Path) -> None:
+    engine = ScriptedEngine()
+    core = await open_core(tmp_path, engine, router=RouterSettings(cooldown_s=60))
+    console = Console(core)
+    out = await console.type("/tutor explain topic:shit", "/tutor explain topic:rhyme")
+    assert "does not allow that request" in out and "Slow down" not in out
+    assert len(engine.requests) == 1
+    await core.close()
 
 
 async def test_a_story_that_writes_a_blocked_phrase_stops_with_a_notice(
@@ -107,6 +117,11 @@ async def test_a_quiz_with_a_blocked_word_is_never_shown(
 
 
 # --- Ratings: who may choose which, and what it changes ---------------------------------------
+
+
+def test_config_names_the_filter_levels() -> None:
+    with pytest.raises(ConfigError, match=r"safety\.blocked\.adult: use teen, mature or always"):
+        SafetySettings(blocked={"adult": ("x",)})
 
 
 async def test_mature_needs_an_adult_channel_or_the_workspace_in_config(tmp_path: Path) -> None:

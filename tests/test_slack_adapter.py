@@ -553,3 +553,15 @@ async def test_a_long_reply_continues_in_the_thread_split_at_boundaries(
     assert all(t.count("```") % 2 == 0 for t in texts)  # never cut inside the code block
     assert all(t.rstrip().endswith((".", "```")) for t in texts)
     assert buttons(root) == ["skald_regenerate"] and all(not buttons(m) for m in rest)
+
+
+async def test_an_export_on_slack_says_where_the_file_was_saved(workspace: Workspace) -> None:
+    workspace.engine.gate.set()
+    workspace.slack.add_user("U1", "ada", admin=True)
+    await workspace.command("/skald", "export")
+    await workspace.slack.wait_for_calls("chat.postEphemeral")
+    (notice,) = workspace.slack.ephemerals("C1")
+    assert notice["text"].startswith("Skald saved skald-export-")
+    assert "files cannot be sent on Slack yet" in notice["text"]
+    exports = list((workspace.core.config.exports_dir).glob("*/skald-export-*.json"))
+    assert len(exports) == 1
