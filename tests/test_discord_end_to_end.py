@@ -32,11 +32,16 @@ def messages_of(fake: FakeDiscord, record: Any) -> list[dict[str, Any]]:
     return found
 
 
+# Progress lines shown before a reply's text ("warming up", a place in line).
+PROGRESS = ("The language model is warming up", "Waiting for the language model")
+
+
 def shown(fake: FakeDiscord, record: Any) -> str:
     """The text of an interaction's reply: its response, or its first visible follow-up."""
     for message in messages_of(fake, record):
-        if not message["flags"] & EPHEMERAL and message["content"]:
-            return str(message["content"])
+        content = str(message["content"])
+        if not message["flags"] & EPHEMERAL and content and not content.startswith(PROGRESS):
+            return content
     return ""
 
 
