@@ -27,6 +27,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# What a message shows before the reply's text: working, warming up, a place in line.
+PROVISIONAL = ("_Skald is writing", "The language model is warming up", "Waiting for the")
+
+
 async def settled_reply(
     slack: FakeSlack, channel: str, index: int = 0, in_thread: bool = False
 ) -> str:
@@ -42,7 +46,7 @@ async def settled_reply(
         text = str(messages[index]["text"]) if len(messages) > index else ""
         if text != last:
             last, since = text, time.monotonic()
-        elif text and not text.startswith("_Skald is writing") and time.monotonic() - since > 2.5:
+        elif text and not text.startswith(PROVISIONAL) and time.monotonic() - since > 2.5:
             return text
         await asyncio.sleep(0.1)
     raise AssertionError(f"no settled reply in {channel}: {slack.messages(channel)}")
