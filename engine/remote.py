@@ -147,7 +147,7 @@ class RemoteEngine:
             await asyncio.sleep(self._settings.health_interval_s)
             await asyncio.gather(*(self._probe(s) for s in self.servers))
 
-    def _pick(self, tried: set[str]) -> Server:
+    def _pick(self, tried: set[str], *, take_turn: bool = True) -> Server:
         """The healthy server with the least outstanding work (taking turns on a tie)."""
         candidates = [s for s in self.servers if s.healthy and s.url not in tried]
         if not candidates:
@@ -155,7 +155,8 @@ class RemoteEngine:
                 "no language model server is answering: "
                 + "; ".join(s.describe() for s in self.servers)
             )
-        turn = next(self._turn)
+        # Only generations take turns: a token count in between must not skew them.
+        turn = next(self._turn) if take_turn else 0
         count = len(self.servers)
         return min(candidates, key=lambda s: (s.outstanding, (s.order - turn) % count))
 
@@ -199,7 +200,7 @@ class RemoteEngine:
         """Tokens of the prompt with the chat template applied, from a server's /tokenize."""
         tried: set[str] = set()
         while True:
-            server = self._pick(tried)
+            server = self._pick(tried, take_turn=False)
             try:
                 response = await self._http.post(
                     server.url + "/tokenize",
@@ -243,6 +244,9 @@ class RemoteEngine:
         tried: set[str] = set()
         while True:
             server = self._pick(tried)
+            # Counted as outstanding from the choice on, so requests chosen at the same
+            # moment spread over the servers instead of all taking the idle one.
+            server.outstanding += 1
             started = time.monotonic()
             try:
                 chunks = await server.client.chat.completions.create(
@@ -250,12 +254,15 @@ class RemoteEngine:
                 )
                 break
             except (openai.APIConnectionError, openai.InternalServerError) as exc:
+                server.outstanding -= 1
                 self._mark_down(server, _reason(exc))
                 tried.add(server.url)
-            except openai.APIStatusError as exc:
-                raise EngineError(f"the server refused the request: {_reason(exc)}") from exc
+            except BaseException as exc:
+                server.outstanding -= 1
+                if isinstance(exc, openai.APIStatusError):
+                    raise EngineError(f"the server refused the request: {_reason(exc)}") from exc
+                raise
         # 3) Relay the deltas; a stream that breaks or ends without a finish is reported.
-        server.outstanding += 1
         server.served += 1
         finished = False
         try:
