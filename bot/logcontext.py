@@ -37,11 +37,6 @@ def add_fields(**fields: str) -> None:
     _fields.set({**_fields.get(), **fields})
 
 
-def current_fields() -> Mapping[str, str]:
-    """The fields set for the running task."""
-    return _fields.get()
-
-
 _installed = False
 
 
