@@ -8,6 +8,7 @@ edge ("fuck*" also catches "fucking"). Chinese and Japanese match on characters 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -81,12 +82,29 @@ class Matcher:
                     self.exceptions.setdefault(p.letters, []).append((ex, at))
                     at = ex.find(p.letters, at + 1)
         self.longest = max((len(p.letters) for p in self.phrases), default=0)
+        # Where any phrase could begin, found in one pass of a regex shaped like a trie
+        # (a lookahead, so overlapping phrases are all found); the phrases to check there,
+        # by their first letter. A loop of str.find per phrase cost ~30% of a command.
+        self._starts = (
+            re.compile(f"(?={_trie_pattern(p.letters for p in self.phrases)})")
+            if self.phrases
+            else None
+        )
+        self._by_first: dict[str, list[Phrase]] = {}
+        for p in self.phrases:
+            self._by_first.setdefault(p.letters[0], []).append(p)
         # Every beginning of a phrase: text that ends in one may still become a match.
         self._prefixes_any: set[str] = set()
         self._prefixes_edge: set[str] = set()
+        # The lengths those beginnings can have, by their last letter, longest first: only
+        # these tails of the text need looking up.
+        lengths: dict[str, set[int]] = {}
         for p in self.phrases:
             target = self._prefixes_edge if p.edge_start else self._prefixes_any
-            target.update(p.letters[:i] for i in range(1, len(p.letters) + 1))
+            for i in range(1, len(p.letters) + 1):
+                target.add(p.letters[:i])
+                lengths.setdefault(p.letters[i - 1], set()).add(i)
+        self._tail_lengths = {ch: sorted(ls, reverse=True) for ch, ls in lengths.items()}
 
     def stream(self) -> StreamFilter:
         """A filter for text that arrives in pieces."""
@@ -101,10 +119,6 @@ class Matcher:
         except Blocked as exc:
             return exc.phrase
         return None
-
-    def _could_start(self, folded: FoldedText, i: int) -> bool:
-        tail = folded.letters[i:]
-        return tail in self._prefixes_any or (tail in self._prefixes_edge and folded.starts_word(i))
 
 
 class StreamFilter:
@@ -142,14 +156,19 @@ class StreamFilter:
         return self._text[: self._released]
 
     def _scan(self, *, final: bool) -> None:
-        folded, letters = self._folded, self._folded.letters
-        start = max(0, self._scanned - self._matcher.longest)
+        matcher, folded, letters = self._matcher, self._folded, self._folded.letters
+        start = max(0, self._scanned - matcher.longest)
         if self._undecided is not None:
             start = min(start, self._undecided)
         self._undecided = None
-        for phrase in self._matcher.phrases:
-            at = letters.find(phrase.letters, start)
-            while at >= 0:
+        self._scanned = len(letters)
+        if matcher._starts is None:
+            return
+        for hit in matcher._starts.finditer(letters, start):
+            at = hit.start()
+            for phrase in matcher._by_first[letters[at]]:
+                if not letters.startswith(phrase.letters, at):
+                    continue
                 end = at + len(phrase.letters)
                 ends = folded.ends_word(end, final) if phrase.edge_end else True
                 if (not phrase.edge_start or folded.starts_word(at)) and ends:
@@ -159,8 +178,6 @@ class StreamFilter:
                             self._undecided = at
                     elif not excused:
                         raise Blocked(phrase)
-                at = letters.find(phrase.letters, at + 1)
-        self._scanned = len(letters)
 
     def _excused(self, phrase: Phrase, at: int, final: bool) -> bool | None:
         """True inside an exception; None while the text could still complete one."""
@@ -180,10 +197,19 @@ class StreamFilter:
     def _hold_from(self) -> int:
         """The original index from which text must stay hidden for now."""
         folded = self._folded
-        n = len(folded.letters)
+        letters, matcher = folded.letters, self._matcher
+        n = len(letters)
         first = n if self._undecided is None else self._undecided
-        for i in range(max(0, n - self._matcher.longest), first):
-            if self._matcher._could_start(folded, i):
+        # The earliest tail of the text that is the beginning of a phrase: it may still
+        # become one, so it stays hidden.
+        for size in matcher._tail_lengths.get(letters[-1], ()) if n else ():
+            i = n - size
+            if i < 0 or i >= first:
+                continue
+            tail = letters[i:]
+            if tail in matcher._prefixes_any or (
+                tail in matcher._prefixes_edge and folded.starts_word(i)
+            ):
                 return folded.origin[i]
         return folded.origin[first] if first < n else folded.length
 
@@ -261,6 +287,25 @@ class FilterLists:
         chosen = [p for p in self.phrases if blocks(rating, p.level)]
         phrases = [*chosen, *(p for p in own if p is not None)]
         return Matcher(phrases, self.folding, self.exceptions)
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """A regex matching any of `words`, shared beginnings written once ("ass(?:hole)?")."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}  # a word ends here
+
+    def pattern(node: dict[str, Any]) -> str:
+        branches = [re.escape(ch) + pattern(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = "(?:" + "|".join(branches) + ")" if len(branches) > 1 else branches[0]
+        return f"(?:{body})?" if "" in node else body
+
+    return pattern(trie)
 
 
 def _levels(where: str, data: Any) -> dict[Level, tuple[str, ...]]:

@@ -25,6 +25,8 @@ _UNSPACED_RANGES = (
 def unspaced(ch: str) -> bool:
     """True for characters of scripts matched on characters, not words (Chinese, Japanese)."""
     code = ord(ch)
+    if code < 0x2E80:  # most text: no range to look through
+        return False
     return any(lo <= code <= hi for lo, hi in _UNSPACED_RANGES)
 
 
@@ -108,17 +110,29 @@ class FoldedText:
 
     def extend(self, text: str) -> None:
         """Fold more text onto the end."""
+        # Hot: every streamed piece of every reply passes here, so lookups are bound once.
+        cache, fold_char = self.folding._cache, self.folding.fold_char
+        origin, gap_before = self.origin, self.gap_before
         parts: list[str] = []
+        length, gap = self.length, self.trailing_gap
         for ch in text:
-            letters, separator = self.folding.fold_char(ch)
+            letters, separator = cache.get(ch) or fold_char(ch)
             if separator:
-                self.trailing_gap = True
-            for i, letter in enumerate(letters):
+                gap = True
+            elif len(letters) == 1:
+                parts.append(letters)
+                origin.append(length)
+                gap_before.append(gap)
+                gap = False
+                length += 1
+                continue
+            for letter in letters:
                 parts.append(letter)
-                self.origin.append(self.length)
-                self.gap_before.append(self.trailing_gap and i == 0)
-                self.trailing_gap = False
-            self.length += 1
+                origin.append(length)
+                gap_before.append(gap)
+                gap = False
+            length += 1
+        self.length, self.trailing_gap = length, gap
         self.letters += "".join(parts)
 
     def starts_word(self, i: int) -> bool:
