@@ -167,6 +167,7 @@ class Core:
         """Delete every row and export file stored for a channel; (rows, files) deleted."""
         counts = await self.db.forget(channel.scope)
         self.controls.invalidate(channel.scope)
+        self.prefs.invalidate(channel.scope)
         files = await asyncio.to_thread(forget_exports, self.config.exports_dir, channel.scope)
         return sum(counts.values()), files
 

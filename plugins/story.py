@@ -101,10 +101,14 @@ class Story(Plugin):
         opts = ctx.options
         genre = opts.genre or ctx.prefs.text("story.genre")
         length = opts.length or ctx.prefs.text("story.length")
-        old = await load_story(ctx)
-        if old is not None and not old.ended:
+        # Only whether a story is running: its parts are not needed here.
+        old = await ctx.store.fetchone(
+            "SELECT premise FROM story_stories WHERE scope = ? AND ended_at IS NULL",
+            (ctx.store.scope,),
+        )
+        if old is not None:
             await ctx.reply.notice(
-                f"The previous story ({_short(old.premise)}) has ended; here begins a new one."
+                f"The previous story ({_short(old['premise'])}) has ended; here begins a new one."
             )
         messages = ctx.prompts.chat("start", genre=genre, premise=opts.premise, words=WORDS[length])
         text = await ctx.generate(messages, GenerationParams(max_tokens=TOKENS[length]))

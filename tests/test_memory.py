@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -192,6 +193,50 @@ async def test_prefs_round_trip_as_json_one_row_per_key(db: Database) -> None:
     assert "story.genre" not in await prefs.all("chan")
     assert await prefs.all("other") == {"story.genre": "horror"}
     assert await prefs.all("nobody") == {}
+
+
+async def test_prefs_are_read_from_memory_after_the_first_read(db: Database) -> None:
+    prefs = PrefStore(db)
+    await prefs.set("chan", "story.genre", "fantasy")
+    assert await prefs.all("chan") == {"story.genre": "fantasy"}
+    # A row changed behind the store's back is not seen until the channel is invalidated...
+    await db.fetchall("UPDATE prefs SET value = '\"horror\"' WHERE scope = 'chan'")
+    assert await prefs.all("chan") == {"story.genre": "fantasy"}
+    prefs.invalidate("chan")
+    assert await prefs.all("chan") == {"story.genre": "horror"}
+    # ...while every change made through the store shows at once.
+    await prefs.set("chan", "story.genre", "mystery")
+    assert await prefs.all("chan") == {"story.genre": "mystery"}
+    await prefs.reset("chan", "story.genre")
+    assert await prefs.all("chan") == {}
+    # Callers get a copy: changing it changes nothing stored.
+    (await prefs.all("chan"))["story.genre"] = "comedy"
+    assert await prefs.all("chan") == {}
+
+
+async def test_a_read_under_way_when_the_channel_is_invalidated_is_not_cached(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefs = PrefStore(db)
+    await prefs.set("chan", "story.genre", "fantasy")
+    prefs.invalidate("chan")
+    # The read has its rows but has not resumed yet when the row changes elsewhere.
+    gate = asyncio.Event()
+    real_fetchall = db.fetchall
+
+    async def slow_fetchall(sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        rows = await real_fetchall(sql, params)
+        await gate.wait()
+        return rows
+
+    monkeypatch.setattr(db, "fetchall", slow_fetchall)
+    read = asyncio.create_task(prefs.all("chan"))
+    await asyncio.sleep(0.05)
+    await real_fetchall("UPDATE prefs SET value = '\"horror\"' WHERE scope = 'chan'")
+    prefs.invalidate("chan")
+    gate.set()
+    assert await read == {"story.genre": "fantasy"}  # what it read...
+    assert await prefs.all("chan") == {"story.genre": "horror"}  # ...was not kept
 
 
 # --- Forgetting a channel --------------------------------------------------------------------

@@ -37,18 +37,24 @@ class ControlStore:
         # Every command reads these: kept in memory, and every change goes through here.
         self._channels: dict[str, ChannelControls] = {}
         self._blocked: dict[str, frozenset[str]] = {}
+        # Bumped on each change, so a read that began before one never caches stale rows.
+        self._changes = 0
 
     def invalidate(self, scope: str) -> None:
         """Forget what is cached for a channel (its rows were deleted elsewhere)."""
+        self._changes += 1
         self._channels.pop(scope, None)
 
     async def load(self, scope: str) -> ChannelControls:
         """A channel's controls (empty when its admins set none)."""
         cached = self._channels.get(scope)
         if cached is None:
-            cached = self._channels[scope] = await self._read(scope)
-            if len(self._channels) > 10_000:  # bound the cache; it refills on demand
-                self._channels.clear()
+            changes = self._changes
+            cached = await self._read(scope)
+            if changes == self._changes:
+                if len(self._channels) >= 10_000:  # bound the cache; it refills on demand
+                    self._channels.clear()
+                self._channels[scope] = cached
         return cached
 
     async def _read(self, scope: str) -> ChannelControls:
@@ -77,7 +83,7 @@ class ControlStore:
             )
             row = await cursor.fetchone()
             old = None if row is None else json.loads(row[0])
-            self._channels.pop(scope, None)
+            self.invalidate(scope)
             if old == value:
                 return False
             if value is None:
@@ -101,20 +107,24 @@ class ControlStore:
     async def _blocked_in(self, workspace: str) -> frozenset[str]:
         cached = self._blocked.get(workspace)
         if cached is None:
+            changes = self._changes
             rows = await self._db.fetchall(
                 "SELECT user_id FROM workspace_blocks WHERE workspace = ?", (workspace,)
             )
-            cached = self._blocked[workspace] = frozenset(str(r["user_id"]) for r in rows)
-            if len(self._blocked) > 10_000:
-                self._blocked.clear()
+            cached = frozenset(str(r["user_id"]) for r in rows)
+            if changes == self._changes:
+                if len(self._blocked) >= 10_000:
+                    self._blocked.clear()
+                self._blocked[workspace] = cached
         return cached
 
     async def set_blocked(
         self, channel: ChannelRef, user_id: str, blocked: bool, actor: str
     ) -> bool:
         """Block or unblock a user in the channel's workspace; True when it changed (audited)."""
-        self._blocked.pop(channel.workspace_key, None)
         async with self._db.write() as conn:
+            self._changes += 1
+            self._blocked.pop(channel.workspace_key, None)
             if blocked:
                 cursor = await conn.execute(
                     "INSERT OR IGNORE INTO workspace_blocks"

@@ -183,10 +183,11 @@ class Database:
             return list(await self._conn.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        """Run one query and return its first row, or None."""
-        async with self._locked(), self._conn.execute(sql, params) as cursor:
-            row: sqlite3.Row | None = await cursor.fetchone()
-            return row
+        """Run one query and return its first row, or None (reads them all: LIMIT big ones)."""
+        async with self._locked():
+            # One trip to aiosqlite's thread (execute, fetchone and close would take three).
+            rows = await self._conn.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def version(self, owner: str) -> int:
         """How many migrations of `owner` have been applied."""

@@ -15,15 +15,34 @@ class PrefStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Every command reads its channel's values: kept in memory, and every change goes
+        # through this store (or calls invalidate). Bumped on each change, so a read that
+        # began before a change never puts its stale rows in the cache.
+        self._cache: dict[str, dict[str, Any]] = {}
+        self._changes = 0
+
+    def invalidate(self, scope: str) -> None:
+        """Forget what is cached for a channel (its rows were deleted elsewhere)."""
+        self._changes += 1
+        self._cache.pop(scope, None)
 
     async def all(self, scope: str) -> dict[str, Any]:
         """Every stored value of one channel (keys not set are absent)."""
-        rows = await self._db.fetchall("SELECT key, value FROM prefs WHERE scope = ?", (scope,))
-        return {str(r["key"]): json.loads(r["value"]) for r in rows}
+        cached = self._cache.get(scope)
+        if cached is None:
+            changes = self._changes
+            rows = await self._db.fetchall("SELECT key, value FROM prefs WHERE scope = ?", (scope,))
+            cached = {str(r["key"]): json.loads(r["value"]) for r in rows}
+            if changes == self._changes:
+                if len(self._cache) >= 10_000:  # bound the cache; it refills on demand
+                    self._cache.clear()
+                self._cache[scope] = cached
+        return dict(cached)
 
     async def set(self, scope: str, key: str, value: Any, actor: str | None = None) -> None:
         """Store one value (already validated by the caller); with an actor, audit it."""
         async with self._db.write() as conn:
+            self.invalidate(scope)
             old = await _stored(conn, scope, key)
             await conn.execute(
                 "INSERT INTO prefs (scope, key, value, updated_at) VALUES (?, ?, ?, ?)"
@@ -37,6 +56,7 @@ class PrefStore:
     async def reset(self, scope: str, key: str, actor: str | None = None) -> bool:
         """Remove one stored value so the default applies again; True if there was one."""
         async with self._db.write() as conn:
+            self.invalidate(scope)
             old = await _stored(conn, scope, key)
             cursor = await conn.execute(
                 "DELETE FROM prefs WHERE scope = ? AND key = ?", (scope, key)
