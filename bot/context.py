@@ -129,8 +129,9 @@ class Context(Generic[OptionsT]):
 
         parts: list[str] = []
         usage = Usage()
+        series = core.metrics.plugin(self.plugin)
         async with core.admission.admit(request, show_place) as ticket:
-            core.metrics.queue_wait.labels(self.plugin).observe(ticket.waited_s)
+            series.queue_wait.observe(ticket.waited_s)
             try:
                 request_params = dataclasses.replace(params, priority=ticket.priority)
                 deltas = self.engine.stream(messages, request_params, usage)
@@ -153,11 +154,9 @@ class Context(Generic[OptionsT]):
                 ) from None
             finally:
                 ticket.charge(usage.completion_tokens)
-                core.metrics.tokens.labels(self.plugin).inc(usage.completion_tokens)
+                series.tokens.inc(usage.completion_tokens)
                 if usage.first_token_s is not None:
-                    core.metrics.time_to_first_token.labels(self.plugin).observe(
-                        usage.first_token_s
-                    )
+                    series.time_to_first_token.observe(usage.first_token_s)
         return "".join(parts).strip()
 
     async def fits(self, messages: Sequence[ChatMessage], reply_tokens: int) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 from prometheus_client import (
@@ -20,6 +21,16 @@ log = logging.getLogger(__name__)
 # Seconds; first tokens come in well under a second when idle, whole replies in tens.
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
 LATENCY_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
+
+
+@dataclass(frozen=True, slots=True)
+class PluginSeries:
+    """One plugin's series of the per-plugin metrics (labels() costs a lock and a lookup)."""
+
+    time_to_first_token: Histogram
+    queue_wait: Histogram
+    latency: Histogram
+    tokens: Counter
 
 
 class Metrics:
@@ -71,6 +82,28 @@ class Metrics:
             ["platform", "kind"],
             registry=r,
         )
+        # Plugins and outcomes are few (those loaded, the router's outcomes): no bound needed.
+        self._plugins: dict[str, PluginSeries] = {}
+        self._commands: dict[tuple[str, str], Counter] = {}
+
+    def plugin(self, name: str) -> PluginSeries:
+        """The series of one plugin, looked up once and then kept (every command uses them)."""
+        series = self._plugins.get(name)
+        if series is None:
+            series = self._plugins[name] = PluginSeries(
+                self.time_to_first_token.labels(name),
+                self.queue_wait.labels(name),
+                self.latency.labels(name),
+                self.tokens.labels(name),
+            )
+        return series
+
+    def command(self, plugin: str, outcome: str) -> Counter:
+        """The counter of one plugin's commands with one outcome."""
+        counter = self._commands.get((plugin, outcome))
+        if counter is None:
+            counter = self._commands[plugin, outcome] = self.commands.labels(plugin, outcome)
+        return counter
 
     def adapter_error(self, platform: str, kind: str) -> None:
         """Count one platform error (rate_limited, unknown_interaction, forbidden, ...)."""

@@ -185,8 +185,8 @@ class Router:
             finally:
                 reply.close()
                 metrics = self._core.metrics
-                metrics.commands.labels(plugin, outcome).inc()
-                metrics.latency.labels(plugin).observe(time.monotonic() - started)
+                metrics.command(plugin, outcome).inc()
+                metrics.plugin(plugin).latency.observe(time.monotonic() - started)
 
     async def _check_controls(
         self, spec: CommandSpec, inv: Invocation, controls: ChannelControls
