@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -40,6 +41,9 @@ async def watch_engine_start(engine: Engine, started: float) -> None:
             _status(f"… still loading the language model ({time.monotonic() - started:.0f} s)")
         load.result()
         _status(f"Language model ready after {time.monotonic() - started:.1f} s.")
+        # What start-up loaded (plugins, the model's Python objects) lives as long as the
+        # process: out of the cycle collector's way, full collections stay short.
+        gc.freeze()
     except EngineError as exc:
         _status(f"The language model could not start: {exc}")
     except Exception as exc:  # the bot keeps serving commands that need no model
