@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import gc
 import os
 import pstats
 import tempfile
@@ -28,7 +29,10 @@ from tests.scripted_engine import ScriptedEngine
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("router, validation, checks", ("bot/router.py", "bot/options.py", "bot/checks.py")),
     ("preferences + SQLite", ("bot/memory/", "bot/preferences.py", "aiosqlite/", "sqlite3/")),
+    ("content filter", ("bot/safety/",)),
     ("prompt rendering", ("bot/prompts.py", "jinja2/")),
+    ("metrics", ("prometheus_client/", "bot/metrics.py")),
+    ("logging", ("logging/", "bot/logcontext.py")),
     ("plugins (story, lyrics)", ("plugins/",)),
     ("engine (scripted)", ("tests/scripted_engine.py",)),
     ("reply stream", ("bot/reply.py",)),
@@ -112,10 +116,11 @@ async def measure_core(seconds: float, repeats: int, in_flight: int) -> dict[str
     """Commands per second through the core on the scripted engine, and a profile of it."""
     cpu = pin_to_one_core()
     with tempfile.TemporaryDirectory(prefix="skald-bench-core-") as tmp:
-        core = await Core.open(bench_config(Path(tmp)), ScriptedEngine())
+        core = await Core.open(bench_config(Path(tmp)), ScriptedEngine(keep_requests=False))
         try:
             await store_prefs(core, [channel(slot, "core") for slot in range(in_flight)])
             await drive(core, COMMANDS, min(seconds, 1.0), in_flight)  # warm-up
+            gc.freeze()  # as `skaldbot run` does once start-up is over (bot/app.py)
             rates = [await drive(core, COMMANDS, seconds, in_flight) for _ in range(repeats)]
             by_command = {
                 name: await drive(core, [c for c in COMMANDS if c.name == name], seconds, in_flight)

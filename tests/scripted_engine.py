@@ -42,6 +42,8 @@ class ScriptedEngine:
     max_context_tokens: int = 2048
     delay_s: float = 0.0
     requests: list[tuple[list[ChatMessage], GenerationParams]] = field(default_factory=list)
+    # Off for benchmarks: thousands of kept prompts would only make work for the collector.
+    keep_requests: bool = True
     aborted: int = 0
     started: bool = False
     running: int = 0
@@ -76,7 +78,8 @@ class ScriptedEngine:
         prompt = self._count(messages)
         if prompt + min(params.max_tokens, 64) > self.max_context_tokens:
             raise PromptTooLong(prompt, self.max_context_tokens)
-        self.requests.append((list(messages), params))
+        if self.keep_requests:
+            self.requests.append((list(messages), params))
         words = self.script(messages, params).split(" ")
         usage.prompt_tokens = prompt
         started = time.monotonic()
