@@ -74,7 +74,13 @@ def parse_args(argv: list[str]) -> tuple[BenchSettings, argparse.Namespace]:
         changes["enforce_eager"] = False
     if os.environ.get("SKALD_CACHE_DIR"):
         changes["cache_dir"] = os.environ["SKALD_CACHE_DIR"]
-    return dataclasses.replace(settings, **changes), args
+    settings = dataclasses.replace(settings, **changes)
+    if settings.dtype == "auto":
+        # Every system loads the model in the dtype the bot would pick on this machine.
+        from engine.vllm_local import model_dtype
+
+        settings = dataclasses.replace(settings, dtype=model_dtype(settings.engine_settings()))
+    return settings, args
 
 
 def run_part(part: str, settings: BenchSettings, work: Path) -> dict[str, Any]:

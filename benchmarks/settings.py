@@ -25,7 +25,7 @@ class BenchSettings:
     concurrency: tuple[int, ...] = (1, 4, 16, 32)
     # Measured rounds per concurrency (each round: N requests started together); even, so
     # raw and bot each go first in half of them.
-    rounds: int = 6
+    rounds: int = 4
     # Unmeasured rounds per concurrency before those (vLLM's first batches of a size are slow).
     warmup_rounds: int = 1
     new_tokens: int = 64
@@ -41,7 +41,8 @@ class BenchSettings:
     backend: str = "vllm"
     model: str = BUNDLED_MODEL
     cache_dir: str = ".cache/skaldbot"
-    dtype: str = "bfloat16"
+    # auto resolves as the bot's engine does (engine/settings.py); the run records which.
+    dtype: str = "auto"
     max_model_len: int = 2048
     kv_cache_gib: float = 1.0
     # Above the largest concurrency, so a quiet channel never waits for a free sequence slot.

@@ -22,7 +22,9 @@ class EngineSettings:
     max_model_len: int = 2048
     kv_cache_gib: float = 1.0
     max_num_seqs: int = 16
-    dtype: str = "bfloat16"
+    # auto: bfloat16 where the hardware computes in it natively, else float32 (see
+    # resolve_dtype); or any dtype vLLM takes.
+    dtype: str = "auto"
     enforce_eager: bool = True
     enable_prefix_caching: bool = True
     # Where the converted bundled model lives (SKALD_CACHE_DIR overrides).
@@ -36,3 +38,35 @@ class EngineSettings:
     health_interval_s: float = 5.0
     # Seconds to wait for a server to answer before trying another one.
     connect_timeout_s: float = 10.0
+
+
+# CPU features that compute bfloat16 natively (/proc/cpuinfo names: x86, then ARM).
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str] | None:
+    """The CPU's feature flags, or None where the system does not list them."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return None
+
+
+def resolve_dtype(dtype: str, *, gpu: bool, flags: frozenset[str] | None) -> str:
+    """The dtype to load the model in: `auto` becomes bfloat16 or float32.
+
+    On a CPU without bfloat16 instructions (AVX2 only, say) vLLM falls back to slow
+    emulated matrix products: measured on such a 2-core machine, 16 concurrent streams of
+    the bundled model made 19 tokens/s in bfloat16 and 55 in float32. Where the flags are
+    not known, the model's own bfloat16 is kept.
+    """
+    if dtype != "auto":
+        return dtype
+    if gpu or flags is None or flags & NATIVE_BF16_FLAGS:
+        return "bfloat16"
+    return "float32"

@@ -24,7 +24,7 @@ from engine.base import (
     Usage,
 )
 from engine.model_prep import ModelPreparationError, resolve_model_path
-from engine.settings import EngineSettings
+from engine.settings import EngineSettings, cpu_flags, resolve_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -198,9 +198,11 @@ class VllmEngine:
         tokenizer = AutoTokenizer.from_pretrained(str(model_path))
         if not getattr(tokenizer, "chat_template", None):
             raise EngineUnavailable(f"the model in {model_path} has no chat template")
+        dtype = model_dtype(settings)
+        logger.info("loading %s in %s", model_path.name, dtype)
         args = AsyncEngineArgs(
             model=str(model_path),
-            dtype=settings.dtype,
+            dtype=dtype,
             max_model_len=settings.max_model_len,
             max_num_seqs=settings.max_num_seqs,
             enforce_eager=settings.enforce_eager,
@@ -400,6 +402,13 @@ class VllmEngine:
         # AsyncLLM sits in reference cycles; collect it now, while modules are alive, or
         # its __del__ runs shutdown() again at interpreter exit and fails noisily.
         gc.collect()
+
+
+def model_dtype(settings: EngineSettings) -> str:
+    """The dtype the model loads in: the setting, with `auto` resolved for this machine."""
+    import torch
+
+    return resolve_dtype(settings.dtype, gpu=torch.cuda.is_available(), flags=cpu_flags())
 
 
 def _kv_cache_gib(settings: EngineSettings) -> int:

