@@ -11,12 +11,12 @@ import dataclasses
 import hashlib
 import json
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.config import Config, FairnessSettings, PluginSettings, RouterSettings
+from bot.config import Config, FairnessSettings, PluginSettings, RouterSettings, SafetySettings
 from bot.core import Core
 from bot.invocation import ChannelRef, Invocation, User
 from engine import ChatMessage, Engine, EngineStatus, GenerationParams, Usage
@@ -26,8 +26,12 @@ from tests.scripted_engine import ScriptedEngine
 PLATFORM = "bench"
 WORKSPACE = "w"
 
-# Stored per channel before any command runs, so every command reads real rows.
+# Stored per channel before any command runs, so every command reads real rows. Rated
+# mature (the workspace is allowed it, see bench_config): the content filter still reads
+# every streamed piece, but a reply forced to run past its natural end (the fixed length)
+# is not cut off by a word the default rating blocks, which would spoil the round.
 CHANNEL_PREFS: dict[str, object] = {
+    "rating": "mature",
     "language": "en",
     "story.genre": "mystery",
     "story.length": "short",
@@ -81,7 +85,7 @@ def bench_config(data_dir: Path, engine: Any = None) -> Config:
     Cooldowns, the per-user cap and the bounds on the line would refuse or slow the
     benchmark's own load (one user typing every few milliseconds), so they are off, and the
     handler deadline is an hour; everything else (validation, preferences, rendering, the
-    per-channel cap and the fair line) runs as configured.
+    content filter, the per-channel cap and the fair line) runs as configured.
     """
     config = Config(
         data_dir=data_dir,
@@ -93,14 +97,17 @@ def bench_config(data_dir: Path, engine: Any = None) -> Config:
         # but one benchmark user sends everything, and nothing is refused for a long line.
         fairness=FairnessSettings(user_concurrency=0, queue_size=0, channel_queue_size=0),
         plugins=PluginSettings(entry_points=False),
+        safety=SafetySettings(mature_workspaces=(f"{PLATFORM}:{WORKSPACE}",)),
     )
     return dataclasses.replace(config, engine=engine) if engine is not None else config
 
 
-async def store_prefs(core: Core, channels: Sequence[ChannelRef]) -> None:
+async def store_prefs(
+    core: Core, channels: Sequence[ChannelRef], prefs: Mapping[str, object] = CHANNEL_PREFS
+) -> None:
     """Write the bench preferences of these channels as /prefs set would."""
     for where in channels:
-        for key, value in CHANNEL_PREFS.items():
+        for key, value in prefs.items():
             await core.prefs.set(where.scope, key, value)
 
 
