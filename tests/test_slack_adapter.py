@@ -89,16 +89,21 @@ async def workspace(tmp_path: Path) -> AsyncIterator[Workspace]:
     await slack.close()
 
 
-async def final_text(slack: FakeSlack, channel: str = "C1") -> str:
-    """The reply's text once the adapter has finished editing it."""
-    for _ in range(200):
-        messages = slack.messages(channel)
-        if messages and not messages[0]["text"].startswith(
+async def final_text(slack: FakeSlack, channel: str = "C1", skip: int = 0, ending: str = "") -> str:
+    """The reply's text (after `skip` messages) once it is there and ends with `ending`.
+
+    Without `ending`, the first text that is not a placeholder: enough for one-piece replies.
+    """
+    for _ in range(250):
+        messages = slack.messages(channel)[skip:]
+        text = str(messages[0]["text"]) if messages else ""
+        placeholder = text.startswith(
             ("_Skald is writing", "The language model is warming up", "Waiting for the")
-        ):
-            return str(messages[0]["text"])
+        )
+        if text and not placeholder and text.endswith(ending):
+            return text
         await asyncio.sleep(0.02)
-    raise AssertionError(f"no reply in {channel}: {slack.messages(channel)}")
+    raise AssertionError(f"no reply in {channel}: {slack.messages(channel)[skip:]}")
 
 
 async def test_a_command_is_acknowledged_at_once_while_the_engine_is_still_loading(
@@ -163,7 +168,8 @@ async def test_summarize_reads_the_channel_through_conversations_history(
         "C1", [("U7", "The harbour scene comes first."), ("U8", "And the storm after it.")]
     )
     await workspace.command("/summarize", "messages:10 length:short")
-    await final_text(workspace.slack)
+    # The reply is the first message after the two seeded ones.
+    assert (await final_text(workspace.slack, skip=2)).startswith("Scripted reply to:")
     prompt = workspace.engine.last_prompt()
     assert "The harbour scene comes first." in prompt and "And the storm after it." in prompt
     assert workspace.slack.calls_to("conversations.history")
@@ -200,7 +206,8 @@ async def test_twenty_concurrent_streams_stay_within_the_workspace_budget(
         )
     )
     for i in range(20):
-        assert (await final_text(workspace.slack, f"C{i}")).endswith("word29")
+        # A stream is edited in place: wait for its last word.
+        assert (await final_text(workspace.slack, f"C{i}", ending="word29")).endswith("word29")
     calls = sorted(
         c.at for c in workspace.slack.calls if c.method in ("chat.postMessage", "chat.update")
     )
