@@ -119,13 +119,6 @@ class FoldedText:
             letters, separator = cache.get(ch) or fold_char(ch)
             if separator:
                 gap = True
-            elif len(letters) == 1:
-                parts.append(letters)
-                origin.append(length)
-                gap_before.append(gap)
-                gap = False
-                length += 1
-                continue
             for letter in letters:
                 parts.append(letter)
                 origin.append(length)
