@@ -16,6 +16,7 @@ import pytest_asyncio
 import bot.memory.history
 from bot.memory import Database, MessageLog, MigrationError, PrefStore
 from bot.memory.database import BUSY_TIMEOUT_MS, CORE_MIGRATIONS
+from bot.memory.readcache import ReadCache
 from bot.memory.store import PluginStore
 
 NOTES_V1 = "CREATE TABLE notes_items (scope TEXT NOT NULL, body TEXT NOT NULL);"
@@ -237,6 +238,22 @@ async def test_a_read_under_way_when_the_channel_is_invalidated_is_not_cached(
     gate.set()
     assert await read == {"story.genre": "fantasy"}  # what it read...
     assert await prefs.all("chan") == {"story.genre": "horror"}  # ...was not kept
+
+
+async def test_the_read_cache_is_bounded_and_refills_on_demand() -> None:
+    reads: list[str] = []
+
+    async def read(key: str) -> str:
+        reads.append(key)
+        return key.upper()
+
+    cache: ReadCache[str] = ReadCache(limit=2)
+    assert [await cache.get(k, read) for k in ("a", "b", "a", "b")] == ["A", "B", "A", "B"]
+    assert reads == ["a", "b"]  # read once each
+    # A third channel starts the cache over instead of growing it past its limit.
+    assert await cache.get("c", read) == "C"
+    assert await cache.get("a", read) == "A"
+    assert reads == ["a", "b", "c", "a"]
 
 
 # --- Forgetting a channel --------------------------------------------------------------------

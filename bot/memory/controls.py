@@ -11,6 +11,7 @@ from typing import Any
 from bot.invocation import ChannelRef
 from bot.memory.audit import record_change
 from bot.memory.database import Database
+from bot.memory.readcache import ReadCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,28 +35,17 @@ class ControlStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        # Every command reads these: kept in memory, and every change goes through here.
-        self._channels: dict[str, ChannelControls] = {}
-        self._blocked: dict[str, frozenset[str]] = {}
-        # Bumped on each change, so a read that began before one never caches stale rows.
-        self._changes = 0
+        # Every command reads these; every change goes through here (or calls invalidate).
+        self._channels: ReadCache[ChannelControls] = ReadCache()
+        self._blocked: ReadCache[frozenset[str]] = ReadCache()
 
     def invalidate(self, scope: str) -> None:
         """Forget what is cached for a channel (its rows were deleted elsewhere)."""
-        self._changes += 1
-        self._channels.pop(scope, None)
+        self._channels.invalidate(scope)
 
     async def load(self, scope: str) -> ChannelControls:
         """A channel's controls (empty when its admins set none)."""
-        cached = self._channels.get(scope)
-        if cached is None:
-            changes = self._changes
-            cached = await self._read(scope)
-            if changes == self._changes:
-                if len(self._channels) >= 10_000:  # bound the cache; it refills on demand
-                    self._channels.clear()
-                self._channels[scope] = cached
-        return cached
+        return await self._channels.get(scope, self._read)
 
     async def _read(self, scope: str) -> ChannelControls:
         rows = await self._db.fetchall(
@@ -105,26 +95,21 @@ class ControlStore:
         return user_id in await self._blocked_in(channel.workspace_key)
 
     async def _blocked_in(self, workspace: str) -> frozenset[str]:
-        cached = self._blocked.get(workspace)
-        if cached is None:
-            changes = self._changes
-            rows = await self._db.fetchall(
-                "SELECT user_id FROM workspace_blocks WHERE workspace = ?", (workspace,)
-            )
-            cached = frozenset(str(r["user_id"]) for r in rows)
-            if changes == self._changes:
-                if len(self._blocked) >= 10_000:
-                    self._blocked.clear()
-                self._blocked[workspace] = cached
-        return cached
+        return await self._blocked.get(workspace, self._read_blocked)
+
+    async def _read_blocked(self, workspace: str) -> frozenset[str]:
+        rows = await self._db.fetchall(
+            "SELECT user_id FROM workspace_blocks WHERE workspace = ?", (workspace,)
+        )
+        return frozenset(str(r["user_id"]) for r in rows)
 
     async def set_blocked(
         self, channel: ChannelRef, user_id: str, blocked: bool, actor: str
     ) -> bool:
         """Block or unblock a user in the channel's workspace; True when it changed (audited)."""
         async with self._db.write() as conn:
-            self._changes += 1
-            self._blocked.pop(channel.workspace_key, None)
+            # Reads wait for this write to commit, so none can keep what it replaces.
+            self._blocked.invalidate(channel.workspace_key)
             if blocked:
                 cursor = await conn.execute(
                     "INSERT OR IGNORE INTO workspace_blocks"
@@ -141,7 +126,6 @@ class ControlStore:
             await record_change(
                 conn, channel.scope, actor, f"blocked:{user_id}", not blocked, blocked
             )
-        self._blocked.pop(channel.workspace_key, None)
         return True
 
     async def blocked_users(self, channel: ChannelRef) -> list[str]:

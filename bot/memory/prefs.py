@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.memory.audit import record_change
 from bot.memory.database import Database
+from bot.memory.readcache import ReadCache
 
 
 class PrefStore:
@@ -15,29 +16,20 @@ class PrefStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        # Every command reads its channel's values: kept in memory, and every change goes
-        # through this store (or calls invalidate). Bumped on each change, so a read that
-        # began before a change never puts its stale rows in the cache.
-        self._cache: dict[str, dict[str, Any]] = {}
-        self._changes = 0
+        # Every change goes through this store (or calls invalidate).
+        self._cache: ReadCache[dict[str, Any]] = ReadCache()
 
     def invalidate(self, scope: str) -> None:
         """Forget what is cached for a channel (its rows were deleted elsewhere)."""
-        self._changes += 1
-        self._cache.pop(scope, None)
+        self._cache.invalidate(scope)
 
     async def all(self, scope: str) -> dict[str, Any]:
         """Every stored value of one channel (keys not set are absent)."""
-        cached = self._cache.get(scope)
-        if cached is None:
-            changes = self._changes
-            rows = await self._db.fetchall("SELECT key, value FROM prefs WHERE scope = ?", (scope,))
-            cached = {str(r["key"]): json.loads(r["value"]) for r in rows}
-            if changes == self._changes:
-                if len(self._cache) >= 10_000:  # bound the cache; it refills on demand
-                    self._cache.clear()
-                self._cache[scope] = cached
-        return dict(cached)
+        return dict(await self._cache.get(scope, self._read))
+
+    async def _read(self, scope: str) -> dict[str, Any]:
+        rows = await self._db.fetchall("SELECT key, value FROM prefs WHERE scope = ?", (scope,))
+        return {str(r["key"]): json.loads(r["value"]) for r in rows}
 
     async def set(self, scope: str, key: str, value: Any, actor: str | None = None) -> None:
         """Store one value (already validated by the caller); with an actor, audit it."""
