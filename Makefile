@@ -2,7 +2,7 @@
 #   make run    a project-local virtual environment, vLLM's CPU build, the bundled model
 #               converted once, then `skaldbot run`
 #   make test   the same set-up, then lint, types and the whole test suite
-#   make bench  the whole bot against raw vLLM and a naive baseline (about 20 minutes on
+#   make bench  the whole bot against raw vLLM and a naive baseline (about 16 minutes on
 #               2 cores); make bench-smoke runs its code in seconds, without a model
 # A second run reuses the environment and the converted model.
 

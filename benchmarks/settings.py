@@ -28,7 +28,9 @@ class BenchSettings:
     rounds: int = 4
     # Unmeasured rounds per concurrency before those (vLLM's first batches of a size are slow).
     warmup_rounds: int = 1
-    new_tokens: int = 64
+    # 48, not more: the full run must fit in 20 minutes on a 2-core machine whose speed
+    # drifts by 20% from one hour to the next (64 took 18.9 and then 20.5 minutes).
+    new_tokens: int = 48
     naive_requests: int = 6
     # Fairness: the flood's size, and requests the quiet channel sends idle and during it.
     flood: int = 32
