@@ -149,16 +149,16 @@ class Admission:
 
     # -- budgets --
 
-    async def _check_budget(self, key: str, budget: Budget, who: str, whose: str) -> None:
+    def _check_budget(self, key: str, budget: Budget, who: str, whose: str) -> None:
         for limit, window, label in (
             (budget.per_hour, HOUR_S, "hour"),
             (budget.per_day, DAY_S, "day"),
         ):
             if limit <= 0:
                 continue
-            used = await self._ledger.used(key, window) + self._reserved.get(key, 0)
+            used = self._ledger.used(key, window) + self._reserved.get(key, 0)
             if used >= limit:
-                retry = await self._ledger.seconds_until_below(key, window, limit)
+                retry = self._ledger.seconds_until_below(key, window, limit)
                 raise UserError(
                     f"{who} used up {whose} {limit:,} tokens for this {label}. "
                     f"Please try again in {wait_text(retry / 60)}."
@@ -242,8 +242,8 @@ class Admission:
         """
         settings = self._settings
         # 1) Budgets, before anything else: an exhausted one is told at once.
-        await self._check_budget(request.channel, request.channel_budget, "This channel has", "its")
-        await self._check_budget(request.user, request.user_budget, "You have", "your")
+        self._check_budget(request.channel, request.channel_budget, "This channel has", "its")
+        self._check_budget(request.user, request.user_budget, "You have", "your")
         started = self._clock()
         # 2) Run at once when there is room and nobody is ahead, else join the line.
         if not self._waiting and self._fits(request):
@@ -273,9 +273,7 @@ class Admission:
             self._note_use(request.channel, ticket.charged)
             self._release(request)
             if ticket.charged:
-                await asyncio.shield(
-                    self._ledger.charge((request.channel, request.user), ticket.charged)
-                )
+                self._ledger.charge((request.channel, request.user), ticket.charged)
 
     async def _wait(self, waiter: _Waiter, on_wait: WaitReport | None) -> int:
         reported = 0

@@ -20,7 +20,11 @@ FLUSH_EVERY_S = 5.0
 
 
 class UsageLedger:
-    """Token use per key, read from memory and written to SQLite in the background."""
+    """Token use per key, read from memory and written to SQLite in the background.
+
+    Charging and reading never wait: every command does both, and only `flush` (batched,
+    in the background) touches the database.
+    """
 
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
@@ -42,7 +46,7 @@ class UsageLedger:
     def _bucket(self, at: float) -> int:
         return int(at // BUCKET_S) * BUCKET_S
 
-    async def charge(self, keys: Iterable[str], tokens: int) -> None:
+    def charge(self, keys: Iterable[str], tokens: int) -> None:
         """Count `tokens` against every key now."""
         bucket = self._bucket(self._clock())
         for key in keys:
@@ -50,12 +54,12 @@ class UsageLedger:
             buckets[bucket] = buckets.get(bucket, 0) + tokens
             self._pending[(key, bucket)] = buckets[bucket]
 
-    async def used(self, key: str, window_s: float) -> int:
+    def used(self, key: str, window_s: float) -> int:
         """Tokens charged to the key within the last `window_s` seconds (by bucket)."""
         since = self._bucket(self._clock() - window_s + BUCKET_S)
         return sum(t for b, t in self._buckets.get(key, {}).items() if b >= since)
 
-    async def seconds_until_below(self, key: str, window_s: float, limit: int) -> float:
+    def seconds_until_below(self, key: str, window_s: float, limit: int) -> float:
         """How long until the key's use within the window drops under `limit`."""
         now = self._clock()
         since = self._bucket(now - window_s + BUCKET_S)
