@@ -62,9 +62,9 @@ async def measure_fairness(driver: BotDriver, flood: int, count: int) -> dict[st
     idle_dist, flood_dist = distribution(idle_ttft), distribution(flood_ttft)
     return {
         "flood": flood,
-        # How many of the flood's commands the engine runs at once (the channel cap); the
-        # others wait in the bot's line.
-        "flood_running": min(flood, driver.core.config.fairness.channel_concurrency),
+        # How many of the flood's commands the engine runs at once (the channel cap; 0 is
+        # no cap); the others wait in the bot's line.
+        "flood_running": min(flood, driver.core.config.fairness.channel_concurrency or flood),
         "quiet_requests": count,
         "flood_warmup_s": warm,
         "flood_requests_completed": len(flood_served),

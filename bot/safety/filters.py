@@ -112,11 +112,7 @@ class Matcher:
 
     def find(self, text: str) -> Phrase | None:
         """The first blocked phrase in a whole text, or None."""
-        if self._starts is None:
-            return None
-        folded = FoldedText(self.folding)
-        folded.extend(text)
-        if self._starts.search(folded.letters) is None:
+        if self._starts is None or self._starts.search(self.folding.fold(text)) is None:
             return None  # no phrase anywhere, whatever the word edges: most text
         filt = self.stream()
         try:
