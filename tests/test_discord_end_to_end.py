@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from engine.bundled import SMOLLM2
 from tests.fake_discord import EPHEMERAL, FakeDiscord
 
 pytestmark = pytest.mark.engine
@@ -65,6 +66,8 @@ async def test_skaldbot_run_serves_discord_on_the_real_engine(tmp_path: Path) ->
     config.write_text(
         f"data_dir: {tmp_path / 'data'}\n"
         f"engine:\n  cache_dir: {os.environ.get('SKALD_CACHE_DIR', REPO / '.cache/skaldbot')}\n"
+        # The fast model: this test is about Discord, the default model has its own test.
+        f"  model: {SMOLLM2.model_id}\n"
         "router:\n  cooldown_s: 0\nfairness:\n  channel_concurrency: 0\n  user_concurrency: 0\n"
     )
     async with FakeDiscord() as fake:

