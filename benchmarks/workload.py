@@ -1,4 +1,4 @@
-"""The commands every system serves: real /story start and /lyrics invocations and prompts.
+"""The commands every system serves: real /story start and /tutor explain invocations and prompts.
 
 The bot receives these as invocations; raw vLLM and the naive baseline receive the exact
 chat messages and sampling settings the plugins render from them, captured by running the
@@ -20,7 +20,6 @@ from bot.config import Config, FairnessSettings, PluginSettings, RouterSettings,
 from bot.core import Core
 from bot.invocation import ChannelRef, Invocation, User
 from engine import ChatMessage, Engine, EngineStatus, GenerationParams, Usage
-from plugins.lyrics import section_labels
 from tests.scripted_engine import ScriptedEngine
 
 PLATFORM = "bench"
@@ -50,22 +49,22 @@ class Command:
     preamble: str = ""
 
 
-def _lyrics(topic: str, structure: str, mood: str) -> Command:
-    # One section per command: one engine request, so every system serves the same prompts.
-    label = section_labels([structure], "en")[0]
-    options: dict[str, object] = {"topic": topic, "structure": structure, "mood": mood}
-    return Command("lyrics", options, preamble=f"[{label}]\n")
+def _explain(topic: str, level: str) -> Command:
+    # One engine request, streamed whole. (/lyrics is not measured here: it reads the model
+    # line by line and stops a section at its last line, so it would do less work than raw
+    # vLLM forced to a fixed length.)
+    return Command("tutor explain", {"topic": topic, "level": level})
 
 
 COMMANDS: tuple[Command, ...] = (
     Command("story start", {"premise": "a lighthouse keeper finds a map in a bottle"}),
-    _lyrics("rain on a tin roof", "verse", "calm"),
+    _explain("iambic pentameter", "beginner"),
     Command("story start", {"premise": "a robot learns to bake bread", "genre": "comedy"}),
-    _lyrics("leaving home for the city", "chorus", "hopeful"),
+    _explain("the hero's journey", "intermediate"),
     Command("story start", {"premise": "the last train out of a frozen town", "genre": "horror"}),
-    _lyrics("an old friend's letter", "bridge", "nostalgic"),
+    _explain("unreliable narrators", "advanced"),
     Command("story start", {"premise": "two rival cartographers share a boat", "genre": "romance"}),
-    _lyrics("the night before an exam", "verse", "energetic"),
+    _explain("metaphor and simile", "beginner"),
 )
 
 

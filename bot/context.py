@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bot.admission import Budget, EngineRequest, ordinal
+from bot.echo import EchoDetector
 from bot.errors import UserError
 from bot.invocation import ChannelHistory, ChannelRef, HistoryMessage, Invocation, User
 from bot.memory.store import PluginStore
 from bot.preferences import Preferences
 from bot.prompts import PromptRenderer
 from bot.reply import Reply
+from bot.script import MIN_LETTERS, letters, mostly_in
 from engine import ChatMessage, Engine, GenerationParams, PromptTooLong, Usage
 
 if TYPE_CHECKING:
@@ -22,8 +25,62 @@ if TYPE_CHECKING:
 
 OptionsT = TypeVar("OptionsT")
 
+# Replies refused by a gate before one is shown whatever it is.
+GATED_ATTEMPTS = 2
+# A reply's opening this long is checked for an echo of the prompt before it is shown.
+ECHO_WITHIN_CHARS = 60
 # A start that takes longer than this (loading, or restarting after a crash) is shown.
 WARMING_UP_AFTER_S = 0.5
+
+
+# Said under a reply that came back in another script twice (see Context.generate).
+WRONG_SCRIPT_NOTICE = {
+    "en": "The model wrote this reply mostly in another language. Try again, or rephrase.",
+    "zh": "模型这次大部分没有用中文回答。请再试一次，或换个说法。",
+}
+
+
+# Decides on a reply's opening: True shows it, False refuses it, None waits for more text.
+# Called with `done=True` at the end of the reply, when it must decide.
+Gate = Callable[[str, bool], bool | None]
+
+
+class _Refused(Exception):
+    """A gate refused the reply's opening."""
+
+
+def language_gate(language: str) -> Gate:
+    """A gate refusing an opening mostly in another script than the language's."""
+
+    def gate(text: str, done: bool) -> bool | None:
+        if not done and len(letters(text)) < 2 * MIN_LETTERS:
+            return None
+        return mostly_in(text, language)
+
+    return gate
+
+
+def echo_gate(detector: EchoDetector) -> Gate:
+    """A gate refusing an opening that repeats the prompt's own instructions."""
+
+    def gate(text: str, done: bool) -> bool | None:
+        if detector.echoes(text):
+            return False
+        return True if done or len(text) >= ECHO_WITHIN_CHARS else None
+
+    return gate
+
+
+def _decide(gates: list[Gate], text: str, *, done: bool) -> list[Gate]:
+    """The gates still undecided; raises _Refused when one refuses."""
+    undecided = []
+    for gate in gates:
+        verdict = gate(text, done)
+        if verdict is False:
+            raise _Refused
+        if verdict is None:
+            undecided.append(gate)
+    return undecided
 
 
 class _NoHistory:
@@ -66,34 +123,74 @@ class Context(Generic[OptionsT]):
         """The channel's reply language ("en" or "zh")."""
         return self.prompts.language
 
+    def sampling(self, request: str = "default", **overrides: Any) -> GenerationParams:
+        """This plugin's sampling settings for one request (prompts/sampling.yaml).
+
+        `overrides` (max_tokens, stop, json_schema, ...) win over the table.
+        """
+        core = self.core
+        return core.sampling.params(core.config.engine.model, self.plugin, request, **overrides)
+
     async def generate(
         self,
         messages: Sequence[ChatMessage],
         params: GenerationParams | None = None,
         *,
         stream: bool = True,
+        check_language: bool = True,
+        accept: Gate | None = None,
     ) -> str:
         """Run the engine, streaming the reply (unless stream=False); return the text.
 
         The request takes its turn fairly with every other channel's (see bot/admission.py):
-        while it waits, the user sees their place in line.
+        while it waits, the user sees their place in line. The reply's opening is held back
+        until the gates decide on it: with check_language, one that is in another script
+        than the channel's language is refused; `accept(text, done)` is the plugin's own
+        gate (None: undecided yet; it must decide once `done`). A refused opening is never
+        shown: the reply is written again once, and that one is shown whatever it is (with
+        a note if it is in another language).
         """
         params = params or GenerationParams()
         await self._engine_started()
-        for _attempt in range(2):
-            text = await self._generate_once(messages, params, stream)
+        check_language = check_language and params.json_schema is None
+        gates: list[Gate] = []
+        if params.json_schema is None:
+            gates.append(echo_gate(self.echo_detector(messages)))
+        if check_language:
+            gates.append(language_gate(self.language))
+        if accept is not None:
+            gates.append(accept)
+        for attempt in range(GATED_ATTEMPTS + 1):
+            try:
+                text = await self._generate_once(
+                    messages, params, stream, gates if attempt < GATED_ATTEMPTS else []
+                )
+            except _Refused:
+                params = dataclasses.replace(params, seed=None)
+                continue
             if stream:
                 await self.reply.flush()  # the end of the reply decides a phrase held back
             else:
                 self.reply.check(text)
             if text:
                 self.reply.mark_generated()
+                if check_language and not mostly_in(text, self.language):
+                    await self.reply.notice(WRONG_SCRIPT_NOTICE.get(self.language, ""))
                 return text
             # A tiny model can end its turn at once; one more try with fresh sampling.
             params = dataclasses.replace(
                 params, seed=None, temperature=max(params.temperature, 0.7)
             )
         raise UserError("The model returned an empty reply. Please try again.")
+
+    def echo_detector(self, messages: Sequence[ChatMessage]) -> EchoDetector:
+        """What tells a reply that repeats these messages' instructions.
+
+        Text that is not the instructions may come back in a good reply: what the person
+        typed, and every value rendered into the prompt (a premise, the story so far).
+        """
+        typed = [v for v in self.invocation.options.values() if isinstance(v, str)]
+        return EchoDetector(messages, [*typed, *self.prompts.values_in(messages)])
 
     async def _engine_started(self) -> None:
         """Wait for the engine; say it is warming up if that takes more than a moment."""
@@ -106,9 +203,49 @@ class Context(Generic[OptionsT]):
         await starting
 
     async def _generate_once(
-        self, messages: Sequence[ChatMessage], params: GenerationParams, stream: bool
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        stream: bool,
+        gates: list[Gate],
     ) -> str:
-        """One engine request, admitted in turn, measured and charged to the budgets."""
+        """One engine request; its opening is held back until every gate has decided."""
+        parts: list[str] = []
+        pending = list(gates)
+        async with contextlib.aclosing(self.deltas(messages, params)) as deltas:
+            async for delta in deltas:
+                parts.append(delta)
+                if pending:
+                    opening = "".join(parts)
+                    # A blocked phrase ends the reply now (written, the filter stops it
+                    # and the engine's request), whatever the gates would say.
+                    if not self.reply.blocks(opening):
+                        pending = _decide(pending, opening, done=False)
+                    else:
+                        pending = []
+                    if pending:
+                        continue
+                    if stream:  # the opening, held back until now, as it came
+                        for held in parts:
+                            await self.reply.write(held)
+                    continue
+                if stream:
+                    await self.reply.write(delta)
+        if pending:
+            _decide(pending, "".join(parts), done=True)
+            if stream:
+                for held in parts:
+                    await self.reply.write(held)
+        return "".join(parts).strip()
+
+    async def deltas(
+        self, messages: Sequence[ChatMessage], params: GenerationParams
+    ) -> AsyncGenerator[str, None]:
+        """The engine's text deltas, admitted in turn, measured and charged to the budgets.
+
+        Nothing is shown to the user: for plugins that shape the text before writing it
+        (line by line, say). Closing the iterator early aborts the request in the engine.
+        """
         core = self.core
         request = EngineRequest(
             channel=f"channel:{self.channel.scope}",
@@ -127,24 +264,23 @@ class Context(Generic[OptionsT]):
                 f"Waiting for the language model: you are {ordinal(place)} in line."
             )
 
-        parts: list[str] = []
+        await self._engine_started()
         usage = Usage()
         series = core.metrics.plugin(self.plugin)
         async with core.admission.admit(request, show_place) as ticket:
             series.queue_wait.observe(ticket.waited_s)
             try:
                 request_params = dataclasses.replace(params, priority=ticket.priority)
-                deltas = self.engine.stream(messages, request_params, usage)
+                stream = self.engine.stream(messages, request_params, usage)
                 try:
-                    async for delta in deltas:
-                        parts.append(delta)
-                        if stream:
-                            await self.reply.write(delta)
+                    async for delta in stream:
+                        yield delta
                 finally:
-                    # A write refused by the content filter (OutputBlocked) leaves the loop
-                    # early: close the stream now, which aborts the request in the engine,
-                    # rather than whenever the garbage collector finalizes it.
-                    close = getattr(deltas, "aclose", None)
+                    # Leaving early (the content filter refused a write, the plugin has
+                    # what it needs, a cancellation) closes the stream now, which aborts the
+                    # request in the engine, rather than whenever the garbage collector
+                    # finalizes it.
+                    close = getattr(stream, "aclose", None)
                     if close is not None:
                         await close()
             except PromptTooLong as exc:
@@ -157,7 +293,6 @@ class Context(Generic[OptionsT]):
                 series.tokens.inc(usage.completion_tokens)
                 if usage.first_token_s is not None:
                     series.time_to_first_token.observe(usage.first_token_s)
-        return "".join(parts).strip()
 
     async def fits(self, messages: Sequence[ChatMessage], reply_tokens: int) -> bool:
         """True when the prompt leaves `reply_tokens` of room in the model's context."""

@@ -27,6 +27,7 @@ from bot.router import Router, Run
 from bot.safety import RATINGS, FilterLists, Matcher, Rating
 from bot.safety.filters import FilterListError
 from bot.safety.ratings import effective_rating, mature_allowed
+from bot.sampling import SamplingError, SamplingTable
 from engine import Engine, EngineStatus
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,10 @@ class Core:
         except FilterListError as exc:
             raise ConfigError(str(exc)) from None
         self.rating_guidance = PromptFile(PROMPTS_DIR / "safety.yaml")
+        try:
+            self.sampling = SamplingTable.load()
+        except SamplingError as exc:
+            raise ConfigError(str(exc)) from None
         self.plugins = PluginManager(db, self.catalog)
         self.metrics = Metrics()
         self.usage = UsageLedger(db)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,9 @@ class PromptRenderer:
         self.language = language
         # The channel's rating guidance, appended to every system prompt.
         self.guidance = guidance
+        # The text values each rendered user message was filled with, by that message's
+        # text: what is not the template's own words (see values_in).
+        self._values: dict[str, tuple[str, ...]] = {}
 
     def render(self, name: str, **values: Any) -> str:
         """Render one template."""
@@ -108,7 +112,23 @@ class PromptRenderer:
         system_text = self.render(system, **values)
         if self.guidance:
             system_text = f"{system_text}\n\n{self.guidance}"
-        return [
-            ChatMessage("system", system_text),
-            ChatMessage("user", self.render(name, **values)),
-        ]
+        user = self.render(name, **values)
+        self._values[user] = tuple(_texts(values.values()))
+        return [ChatMessage("system", system_text), ChatMessage("user", user)]
+
+    def values_in(self, messages: Sequence[ChatMessage]) -> tuple[str, ...]:
+        """The text values rendered into these messages (a premise, a story so far): what
+        a reply may repeat, unlike the template's own instructions."""
+        found: list[str] = []
+        for message in messages:
+            found.extend(self._values.get(message.content, ()))
+        return tuple(found)
+
+
+def _texts(values: Iterable[object]) -> Iterator[str]:
+    """Every string among values, in lists too."""
+    for value in values:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, list | tuple):
+            yield from _texts(value)

@@ -104,6 +104,10 @@ class Reply:
         """Show the text the filter held back (the writer is done); raises OutputBlocked."""
         self._flush_filter()
 
+    def blocks(self, text: str) -> bool:
+        """True when text has a phrase the channel's rating blocks (nothing is raised)."""
+        return self._matcher is not None and self._matcher.find(text) is not None
+
     def check(self, text: str) -> None:
         """Raise OutputBlocked when text that is not streamed (a quiz) has a blocked phrase."""
         if self._matcher is not None and self._matcher.find(text) is not None:

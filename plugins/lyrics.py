@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from bot import Context, GenerationParams, Param, Plugin, Pref, command
-from bot.errors import OptionError
+from bot import Context, Param, Plugin, Pref, command
+from bot.echo import EchoDetector
+from bot.errors import OptionError, UserError
+from bot.lines import line_key, verse_lines
+from bot.script import mostly_in
 
 Genre = Literal[
     "pop", "rock", "folk", "hip-hop", "country", "ballad", "jazz", "electronic", "indie"
@@ -35,6 +40,10 @@ SECTION_NAMES_ZH = {
 # Sections sung the same way every time they come back.
 REPEATED = {"chorus", "hook"}
 MAX_SECTIONS = 12
+# Engine requests for one section: the first, then asks for the lines still missing.
+MAX_REQUESTS = 4
+# Room for one line (Chinese characters take a token or two each).
+TOKENS_PER_LINE = 28
 
 
 @dataclass(frozen=True)
@@ -113,28 +122,89 @@ class Lyrics(Plugin):
         opts = ctx.options
         genre = opts.genre or ctx.prefs.text("lyrics.genre")
         sections = parse_structure(opts.structure or ctx.prefs.text("lyrics.structure"))
-        written: dict[str, str] = {}
+        written: dict[str, list[str]] = {}
         song: list[str] = []
         for section, label in zip(sections, section_labels(sections, ctx.language), strict=True):
             await ctx.reply.write(f"[{label}]\n")
             if section in REPEATED and section in written:
-                text = written[section]
-                await ctx.reply.write(text)
+                lines = written[section]
+                await ctx.reply.write("\n".join(lines) + "\n")
             else:
-                messages = ctx.prompts.chat(
-                    "section",
+                lines = await write_section(
+                    ctx,
                     topic=opts.topic,
                     genre=genre,
                     mood=opts.mood,
                     section=SECTION_NAMES_ZH[section] if ctx.language == "zh" else section,
-                    lines=SECTION_LINES[section],
+                    count=SECTION_LINES[section],
                     previous="\n\n".join(song),
                 )
-                # A blank line or a bracket means the model is starting a section of its own.
-                params = GenerationParams(
-                    max_tokens=24 * SECTION_LINES[section] + 16, temperature=0.9, stop=("\n\n", "[")
-                )
-                text = await ctx.generate(messages, params)
-                written[section] = text
-            song.append(f"[{label}]\n{text}")
-            await ctx.reply.write("\n\n")
+                written[section] = lines
+            song.append(f"[{label}]\n" + "\n".join(lines))
+            await ctx.reply.write("\n")
+        await ctx.reply.flush()  # the end of the reply decides a phrase held back
+        ctx.reply.mark_generated()
+
+
+async def write_section(ctx: Context[LyricsOptions], *, count: int, **values: Any) -> list[str]:
+    """Exactly `count` lines of verse, shown one by one as each is complete.
+
+    The model's text is read line by line: labels, numbering and commentary are dropped,
+    a line too long to sing is cut at its commas, a repeated line is skipped. Once `count`
+    lines are shown the request is stopped; if the model stops short, it is asked for the
+    rest with the lines so far in the prompt.
+    """
+    lines: list[str] = []
+    for attempt in range(MAX_REQUESTS):
+        messages = ctx.prompts.chat(
+            "section" if not lines else "more",
+            lines=count,
+            missing=count - len(lines),
+            written="\n".join(lines),
+            **values,
+        )
+        params = ctx.sampling("section", max_tokens=TOKENS_PER_LINE * (count - len(lines)) + 24)
+        if attempt:
+            # The model stopped short or repeated itself: sample a little more freely.
+            params = dataclasses.replace(params, temperature=params.temperature + 0.1 * attempt)
+        section = _Section(lines, count, ctx.echo_detector(messages), ctx.language)
+        async with contextlib.aclosing(ctx.deltas(messages, params)) as deltas:
+            pending = ""
+            async for delta in deltas:
+                pending += delta
+                *complete, pending = pending.split("\n")
+                if await section.take(ctx, complete):
+                    return lines
+            if await section.take(ctx, [pending]):
+                return lines
+    if not lines:
+        raise UserError("The model wrote no lines for this song. Please try again.")
+    return lines
+
+
+@dataclass(slots=True)
+class _Section:
+    """The lines of one section so far, and what a new line must not be."""
+
+    lines: list[str]
+    count: int
+    echo: EchoDetector
+    language: str
+
+    async def take(self, ctx: Context[Any], raw: list[str]) -> bool:
+        """Show the verse lines among `raw` until the section is full; True once it is."""
+        for text in raw:
+            for line in verse_lines(text):
+                if (
+                    line_key(line) in {line_key(seen) for seen in self.lines}
+                    or self.echo.echoes(line)
+                    or not mostly_in(line, self.language, 0.6)
+                ):
+                    # A small model loops on a line, repeats its instructions, or slips
+                    # into another language: sing none of these.
+                    continue
+                await ctx.reply.write(line + "\n")
+                self.lines.append(line)
+                if len(self.lines) == self.count:
+                    return True
+        return False

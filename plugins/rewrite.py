@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
-from bot import AutocompleteRequest, Context, GenerationParams, Param, Plugin, command
+from bot import AutocompleteRequest, Context, Param, Plugin, command
 
 SUGGESTED_STYLES = (
     "noir",
@@ -59,4 +59,4 @@ class Rewrite(Plugin):
         opts = ctx.options
         messages = ctx.prompts.chat("rewrite", text=opts.text, style=opts.style)
         budget = min(600, 64 + len(opts.text) // 2)
-        await ctx.generate(messages, GenerationParams(max_tokens=budget, temperature=0.8))
+        await ctx.generate(messages, ctx.sampling("rewrite", max_tokens=budget))

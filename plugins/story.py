@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
-from bot import ChatMessage, Context, GenerationParams, NoOptions, Param, Plugin, Pref, command
+from bot import ChatMessage, Context, NoOptions, Param, Plugin, Pref, command
 from bot.errors import UserError
 
 Genre = Literal[
@@ -111,7 +112,7 @@ class Story(Plugin):
                 f"The previous story ({_short(old['premise'])}) has ended; here begins a new one."
             )
         messages = ctx.prompts.chat("start", genre=genre, premise=opts.premise, words=WORDS[length])
-        text = await ctx.generate(messages, GenerationParams(max_tokens=TOKENS[length]))
+        text = await ctx.generate(messages, ctx.sampling("start", max_tokens=TOKENS[length]))
         now = time.time()
         async with ctx.store.write() as db:
             await db.execute("DELETE FROM story_parts WHERE scope = ?", (ctx.store.scope,))
@@ -138,15 +139,20 @@ class Story(Plugin):
         story = await require_story(ctx, running=True)
         direction = ctx.options.direction
         messages = await fit_story(ctx, story, "continue", direction=direction or "")
-        text = await ctx.generate(messages, GenerationParams(max_tokens=TOKENS[story.length]))
+        text = await ctx.generate(
+            messages, ctx.sampling("continue", max_tokens=TOKENS[story.length])
+        )
         await add_part(ctx, text, direction)
 
     @command("story recap", "Retell this channel's story so far", thread="join")
     async def recap(self, ctx: Context[NoOptions]) -> None:
-        """Summarize the story so far and keep the summary for later prompts."""
+        """The premise and the cast, then the story so far retold; the retelling is kept
+        for later prompts."""
         story = await require_story(ctx, running=False)
-        messages = await fit_story(ctx, story, "recap")
-        text = await ctx.generate(messages, GenerationParams(max_tokens=200, temperature=0.5))
+        cast = await find_cast(ctx, story)
+        await ctx.reply.write(recap_header(story.premise, cast, ctx.language) + "\n\n")
+        messages = await fit_story(ctx, story, "recap", cast=", ".join(cast))
+        text = await ctx.generate(messages, ctx.sampling("recap", max_tokens=200))
         await ctx.store.execute(
             "UPDATE story_stories SET recap = ? WHERE scope = ?", (text, ctx.store.scope)
         )
@@ -156,12 +162,65 @@ class Story(Plugin):
         """Write an ending and close the story (it can still be recapped)."""
         story = await require_story(ctx, running=True)
         messages = await fit_story(ctx, story, "end")
-        text = await ctx.generate(messages, GenerationParams(max_tokens=TOKENS[story.length]))
+        text = await ctx.generate(messages, ctx.sampling("end", max_tokens=TOKENS[story.length]))
         await add_part(ctx, text, None)
         await ctx.store.execute(
             "UPDATE story_stories SET ended_at = ? WHERE scope = ?", (time.time(), ctx.store.scope)
         )
         await ctx.reply.notice("The End. Start another with /story start.")
+
+
+# The opening lines of a recap, in the channel's language.
+RECAP_HEADER = {
+    "en": ("Premise: {premise}", "Cast: {cast}"),
+    "zh": ("故事设定：{premise}", "人物：{cast}"),
+}
+CAST_SEPARATOR = {"en": ", ", "zh": "、"}
+# At most this many people are named in a recap's cast.
+MAX_CAST = 6
+CAST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "names": {
+            "type": "array",
+            "maxItems": MAX_CAST,
+            "items": {"type": "string", "minLength": 1, "maxLength": 40},
+        }
+    },
+    "required": ["names"],
+    "additionalProperties": False,
+}
+
+
+def recap_header(premise: str, cast: list[str], language: str) -> str:
+    """The premise, then the cast when there is one."""
+    premise_line, cast_line = RECAP_HEADER.get(language, RECAP_HEADER["en"])
+    lines = [premise_line.format(premise=premise)]
+    if cast:
+        separator = CAST_SEPARATOR.get(language, ", ")
+        lines.append(cast_line.format(cast=separator.join(cast)))
+    return "\n".join(lines)
+
+
+async def find_cast(ctx: Context[Any], story: StoryState) -> list[str]:
+    """The story's named characters, as the model lists them and the text names them.
+
+    A name the story's text does not contain is dropped: the list is of the story's
+    people, never of ones the model imagined.
+    """
+    messages = await fit_story(ctx, story, "cast")
+    params = ctx.sampling("cast", max_tokens=120, json_schema=CAST_SCHEMA)
+    try:
+        reply = json.loads(await ctx.generate(messages, params, stream=False))
+        names = [str(name).strip() for name in reply["names"]]
+    except (ValueError, KeyError, TypeError, UserError):
+        return []
+    text = "\n".join([story.premise, *story.parts])
+    cast: list[str] = []
+    for name in names:
+        if name and name in text and name not in cast:
+            cast.append(name)
+    return cast[:MAX_CAST]
 
 
 async def load_story(ctx: Context[Any]) -> StoryState | None:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from bot import Context, GenerationParams, Param, Plugin, Range, command
+from bot import Context, Param, Plugin, Range, command
+from bot.context import Gate
 from bot.errors import UserError
+from bot.invocation import HistoryMessage
 
 SummaryLength = Literal["short", "medium", "long"]
 TOKENS = {"short": 80, "medium": 180, "long": 360}
 # One message is cut to this many characters in the transcript, so one wall of text
 # cannot push every other message out of the model's context.
 MAX_MESSAGE_CHARS = 600
+# A summary names one of the people in its opening, or it is written again.
+NAMED_WITHIN_CHARS = 200
+# A message at least this long, found whole in a summary, was copied rather than summarized.
+COPIED_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -40,8 +47,13 @@ class Summarize(Plugin):
         reply_tokens = TOKENS[opts.length]
         for start in range(len(lines)):
             shown = lines[start:]
+            people = participants(history[start:])
             messages = ctx.prompts.chat(
-                "summarize", count=len(shown), transcript="\n".join(shown), length=opts.length
+                "summarize",
+                count=len(shown),
+                transcript="\n".join(shown),
+                length=opts.length,
+                people=", ".join(people),
             )
             if await ctx.fits(messages, reply_tokens):
                 break
@@ -49,7 +61,44 @@ class Summarize(Plugin):
             await ctx.reply.notice(
                 f"Only the last {len(lines) - start} messages fit; older ones were left out."
             )
-        await ctx.generate(messages, GenerationParams(max_tokens=reply_tokens, temperature=0.3))
+        await ctx.generate(
+            messages,
+            ctx.sampling("summary", max_tokens=reply_tokens),
+            accept=faithful(people, [m.text for m in history[start:]]),
+        )
+
+
+def participants(history: list[HistoryMessage]) -> list[str]:
+    """The people who wrote in the conversation, in order of their first message."""
+    return list(dict.fromkeys(m.author for m in history if m.author.strip()))
+
+
+def faithful(people: list[str], messages: list[str]) -> Gate:
+    """A gate refusing a summary that names none of the people who wrote, gives a number
+    the conversation does not have, or copies a message out instead of summarizing it.
+
+    Such a summary has usually not read the conversation (a small model then tells a story
+    of its own, or repeats the transcript); it is written again once.
+    """
+    names = [p.casefold() for p in people]
+    source = "\n".join(messages)
+    numbers = set(re.findall(r"\d+", source))
+    long_messages = [m for m in messages if len(m) >= COPIED_CHARS]
+
+    def gate(text: str, done: bool) -> bool | None:
+        # A number is complete once something other than a digit follows it.
+        complete = text if done else re.sub(r"\d+$", "", text)
+        if any(n not in numbers for n in re.findall(r"\d+", complete)):
+            return False
+        if any(m in text for m in long_messages):
+            return False
+        if not names or any(name in text.casefold() for name in names):
+            return True if done or len(text) >= NAMED_WITHIN_CHARS else None
+        if not done and len(text) < NAMED_WITHIN_CHARS:
+            return None
+        return False
+
+    return gate
 
 
 def _clip(text: str) -> str:

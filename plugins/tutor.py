@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from bot import Context, GenerationParams, NoOptions, Param, Plugin, Pref, Range, command
+from bot import Context, NoOptions, Param, Plugin, Pref, Range, command
 from bot.errors import OptionError, UserError
+from bot.script import is_han, mostly_in
 
 Level = Literal["beginner", "intermediate", "advanced"]
 Focus = Literal["general", "grammar", "clarity", "style", "structure", "dialogue", "pacing"]
+log = logging.getLogger(__name__)
+
 LETTERS = ("A", "B", "C", "D")
+# Rounds in which questions that fail their checks are written again, each alone.
+QUESTION_RETRIES = 3
+_FUNCTION_WORDS = frozenset(
+    {"the", "and", "for", "with", "from", "about", "into", "its", "how", "what", "why", "who"}
+)
 
 
 def quiz_schema(questions: int) -> dict[str, Any]:
@@ -66,11 +75,52 @@ def parse_quiz(text: str, questions: int) -> list[Question]:
         raise ValueError(f"expected {questions} questions, got {len(items)}")
     parsed = []
     for item in items:
-        choices = tuple(str(c).strip() for c in item["choices"])
+        choices = tuple(_strip_letter(str(c)) for c in item["choices"])
         if len(choices) != 4 or item["answer"] not in LETTERS:
             raise ValueError("a question needs four choices and an answer A-D")
         parsed.append(Question(str(item["question"]).strip(), choices, item["answer"]))
     return parsed
+
+
+def _strip_letter(choice: str) -> str:
+    """A choice without the "A) " or "B." a model sometimes writes in front of it."""
+    return re.sub(r"^\s*[A-Da-d]\s*[.):：、]\s*", "", choice).strip()
+
+
+def topic_words(topic: str) -> set[str]:
+    """Words of a topic that a question on it is expected to name (casefolded).
+
+    English: the topic's words of three letters or more, other than function words.
+    Chinese: the topic itself and every two characters in a row of it.
+    """
+    words = {w.casefold() for w in re.findall(r"[^\W\d_]{3,}", topic) if not _has_han(w)}
+    words -= _FUNCTION_WORDS
+    for run in re.findall(r"[\u3400-\u9fff]+", topic):
+        words.add(run)
+        words.update(run[i : i + 2] for i in range(len(run) - 1))
+    return words
+
+
+def _has_han(text: str) -> bool:
+    return any(is_han(char) for char in text)
+
+
+def question_problem(question: Question, topic: str, language: str) -> str | None:
+    """Why a question is not good enough to ask, or None when it is."""
+    if len(question.question) < 5:
+        return "no question"
+    choices = [c.casefold() for c in question.choices]
+    if any(not c for c in choices) or len(set(choices)) != 4:
+        return "choices empty or repeated"
+    if question.answer not in LETTERS:
+        return "no answer"
+    if not mostly_in(question.question, language, 0.6):
+        return "not in the channel's language"
+    words = topic_words(topic)
+    asked = " ".join((question.question, *question.choices)).casefold()
+    if words and not any(word in asked for word in words):
+        return "off topic"
+    return None
 
 
 def format_quiz(topic: str, questions: list[Question]) -> str:
@@ -176,32 +226,19 @@ class Tutor(Plugin):
         """Explain a topic."""
         level = ctx.options.level or ctx.prefs.text("tutor.level")
         messages = ctx.prompts.chat("explain", topic=ctx.options.topic, level=level)
-        await ctx.generate(messages, GenerationParams(max_tokens=320, temperature=0.5))
+        await ctx.generate(messages, ctx.sampling("explain", max_tokens=320))
 
     @command("tutor quiz", "Get a multiple-choice quiz on a topic")
     async def quiz(self, ctx: Context[QuizOptions]) -> None:
-        """Generate a quiz with structured output, keep it for /tutor answer, show it."""
+        """Generate a quiz with structured output, check every question, keep it, show it."""
         opts = ctx.options
         level = opts.level or ctx.prefs.text("tutor.level")
-        messages = ctx.prompts.chat("quiz", topic=opts.topic, questions=opts.questions, level=level)
-        params = GenerationParams(
-            # Room for every string at its longest (about 470 characters a question).
-            max_tokens=200 * opts.questions + 40,
-            temperature=0.7,
-            json_schema=quiz_schema(opts.questions),
-        )
         await ctx.reply.notice(f"Writing {opts.questions} questions on {opts.topic}…")
-        questions: list[Question] | None = None
-        for _attempt in range(3):
-            try:
-                questions = parse_quiz(
-                    await ctx.generate(messages, params, stream=False), opts.questions
-                )
-                break
-            except (ValueError, KeyError, TypeError):
-                continue  # cut off by max_tokens, most likely: one more try
-        if questions is None:
-            raise UserError("I could not write a quiz on that topic this time. Please try again.")
+        questions = await write_quiz(ctx, opts.topic, opts.questions, level)
+        if len(questions) < opts.questions:
+            await ctx.reply.notice(
+                f"Only {len(questions)} of {opts.questions} questions passed the checks."
+            )
         quiz = [
             {"question": q.question, "choices": list(q.choices), "answer": q.answer}
             for q in questions
@@ -269,4 +306,69 @@ class Tutor(Plugin):
     async def feedback(self, ctx: Context[FeedbackOptions]) -> None:
         """Feedback with a focus."""
         messages = ctx.prompts.chat("feedback", text=ctx.options.text, focus=ctx.options.focus)
-        await ctx.generate(messages, GenerationParams(max_tokens=320, temperature=0.6))
+        await ctx.generate(messages, ctx.sampling("feedback", max_tokens=320))
+
+
+async def write_quiz(ctx: Context[Any], topic: str, count: int, level: str) -> list[Question]:
+    """`count` questions that pass question_problem, or as many as could be written.
+
+    The quiz is asked for in one structured request; a question that fails its checks is
+    written again alone (told the others, so it does not repeat them), a bounded number
+    of times. A question off the topic is kept only when nothing better came.
+    """
+    messages = ctx.prompts.chat("quiz", topic=topic, questions=count, level=level)
+    params = ctx.sampling(
+        "quiz",
+        # Room for every string at its longest (about 470 characters a question).
+        max_tokens=200 * count + 40,
+        json_schema=quiz_schema(count),
+    )
+    questions: list[Question] | None = None
+    for _attempt in range(3):
+        try:
+            questions = parse_quiz(await ctx.generate(messages, params, stream=False), count)
+            break
+        except (ValueError, KeyError, TypeError):
+            continue  # cut off by max_tokens, most likely: one more try
+    if questions is None:
+        raise UserError("I could not write a quiz on that topic this time. Please try again.")
+    # The best candidate for each place: a question with no problem, else an off-topic one.
+    slots: list[Question | None] = []
+    fallback: list[Question | None] = []
+    for question in questions:
+        problem = _problem(question, questions, topic, ctx.language)
+        log.debug("quiz question %s: %s", "kept" if problem is None else "refused", problem)
+        slots.append(question if problem is None else None)
+        fallback.append(question if problem == "off topic" else None)
+    one = ctx.sampling("quiz", max_tokens=240, json_schema=quiz_schema(1))
+    for _round in range(QUESTION_RETRIES):
+        missing = [i for i, q in enumerate(slots) if q is None]
+        if not missing:
+            break
+        for index in missing:
+            kept = [q.question for q in slots if q is not None]
+            ask = ctx.prompts.chat("quiz_one", topic=topic, level=level, asked=kept)
+            try:
+                (fresh,) = parse_quiz(await ctx.generate(ask, one, stream=False), 1)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.debug("quiz question unreadable: %s", exc)
+                continue
+            others = [q for q in slots if q is not None]
+            problem = _problem(fresh, others, topic, ctx.language)
+            log.debug(
+                "quiz question %s again: %s", "kept" if problem is None else "refused", problem
+            )
+            if problem is None:
+                slots[index] = fresh
+            elif problem == "off topic" and fallback[index] is None:
+                fallback[index] = fresh
+    chosen = [q if q is not None else f for q, f in zip(slots, fallback, strict=True)]
+    return [q for q in chosen if q is not None]
+
+
+def _problem(question: Question, others: list[Question], topic: str, language: str) -> str | None:
+    """question_problem, plus: the same question asked twice in one quiz."""
+    twice = sum(1 for q in others if q.question.casefold() == question.question.casefold())
+    if twice > (1 if question in others else 0):
+        return "asked twice"
+    return question_problem(question, topic, language)

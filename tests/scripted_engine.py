@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,16 @@ def default_script(messages: Sequence[ChatMessage], params: GenerationParams) ->
             }
         )
     last = messages[-1].content.splitlines()[0][:60]
-    return f"Scripted reply to: {last}"
+    # A Chinese prompt gets a Chinese reply, as from a model that follows its prompt.
+    reply = (
+        "脚本回复："
+        if re.search(r"[\u4e00-\u9fff]", messages[-1].content)
+        else "Scripted reply to: "
+    )
+    lines = re.search(r"(?:exactly|正好) (\d+) (?:lines|行)", messages[-1].content)
+    if lines:  # /lyrics asks for a section's lines: give that many, each its own
+        return "\n".join(f"{reply}{last} {n}" for n in range(1, int(lines[1]) + 1))
+    return f"{reply}{last}"
 
 
 @dataclass

@@ -43,7 +43,7 @@ def test_fixed_length_keeps_the_sampling_and_drops_what_ends_a_reply_early() -> 
     assert fixed.extra == {"top_k": 5, "min_tokens": 64}
 
 
-async def test_every_command_makes_one_request_and_lyrics_labels_come_first(
+async def test_every_command_makes_one_request_with_the_prompt_the_other_systems_get(
     tmp_path: Path,
 ) -> None:
     prompts = await capture_prompts()

@@ -16,7 +16,7 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 # The core's own prompt data: rating guidance, one template per rating.
-CORE_FILES = {"safety"}
+CORE_FILES = {"safety", "sampling"}
 
 
 @pytest.mark.parametrize(

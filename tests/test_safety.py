@@ -155,8 +155,8 @@ async def test_a_channel_that_loses_its_adult_flag_falls_back_to_teen(tmp_path: 
 @pytest.mark.parametrize(
     ("language", "rating", "words"),
     [
-        ("en", "general", "rated general"),
-        ("en", "teen", "rated teen"),
+        ("en", "general", "all ages, children included"),
+        ("en", "teen", "teen: readers 13 and older"),
         ("zh", "general", "全年龄"),
         ("zh", "teen", "青少年"),
     ],

@@ -1,0 +1,1 @@
+"""`make eval`: what the plugins write, scored by automatic checks, model by model."""
