@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from bot.admission import Budget, EngineRequest, ordinal
+from bot.admission import Budget, EngineRequest
 from bot.errors import UserError
+from bot.i18n import Message, Ordinal, _
 from bot.invocation import ChannelHistory, ChannelRef, HistoryMessage, Invocation, User
 from bot.memory.store import PluginStore
 from bot.preferences import Preferences
@@ -28,7 +29,7 @@ WARMING_UP_AFTER_S = 0.5
 
 class _NoHistory:
     async def recent(self, limit: int) -> list[HistoryMessage]:
-        raise UserError("This platform cannot read the channel's history.")
+        raise UserError(_("This platform cannot read the channel's history."))
 
 
 @dataclass(slots=True)
@@ -66,6 +67,10 @@ class Context(Generic[OptionsT]):
         """The channel's reply language ("en" or "zh")."""
         return self.prompts.language
 
+    def text(self, message: Message) -> str:
+        """A catalog message in the channel's language (what public replies use)."""
+        return self.reply.render(message)
+
     async def generate(
         self,
         messages: Sequence[ChatMessage],
@@ -93,16 +98,16 @@ class Context(Generic[OptionsT]):
             params = dataclasses.replace(
                 params, seed=None, temperature=max(params.temperature, 0.7)
             )
-        raise UserError("The model returned an empty reply. Please try again.")
+        raise UserError(_("The model returned an empty reply. Please try again."))
 
     async def _engine_started(self) -> None:
         """Wait for the engine; say it is warming up if that takes more than a moment."""
         if self.engine.is_ready():
             return
         starting = asyncio.ensure_future(self.engine.start())
-        done, _ = await asyncio.wait({starting}, timeout=WARMING_UP_AFTER_S)
+        done, _pending = await asyncio.wait({starting}, timeout=WARMING_UP_AFTER_S)
         if not done:
-            self.reply.progress("The language model is warming up; your reply starts soon.")
+            self.reply.progress(_("The language model is warming up; your reply starts soon."))
         await starting
 
     async def _generate_once(
@@ -124,7 +129,7 @@ class Context(Generic[OptionsT]):
 
         async def show_place(place: int) -> None:
             self.reply.progress(
-                f"Waiting for the language model: you are {ordinal(place)} in line."
+                _("Waiting for the language model: you are {place} in line.", place=Ordinal(place))
             )
 
         parts: list[str] = []
@@ -149,8 +154,12 @@ class Context(Generic[OptionsT]):
                         await close()
             except PromptTooLong as exc:
                 raise UserError(
-                    f"That is too long for the model ({exc.prompt_tokens:,} tokens; it takes "
-                    f"{exc.limit:,}). Please shorten it."
+                    _(
+                        "That is too long for the model ({tokens:,} tokens; it takes {limit:,}). "
+                        "Please shorten it.",
+                        tokens=exc.prompt_tokens,
+                        limit=exc.limit,
+                    )
                 ) from None
             finally:
                 ticket.charge(usage.completion_tokens)

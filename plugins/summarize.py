@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from bot import Context, GenerationParams, Param, Plugin, Range, command
 from bot.errors import UserError
+from bot.i18n import _, _n
 
 SummaryLength = Literal["short", "medium", "long"]
 TOKENS = {"short": 80, "medium": 180, "long": 360}
@@ -35,7 +36,7 @@ class Summarize(Plugin):
         opts = ctx.options
         history = [m for m in await ctx.history.recent(opts.messages) if m.text.strip()]
         if not history:
-            raise UserError("There are no messages in this channel to summarize yet.")
+            raise UserError(_("There are no messages in this channel to summarize yet."))
         lines = [f"{m.author}: {_clip(m.text)}" for m in history]
         reply_tokens = TOKENS[opts.length]
         for start in range(len(lines)):
@@ -47,7 +48,11 @@ class Summarize(Plugin):
                 break
         if start:
             await ctx.reply.notice(
-                f"Only the last {len(lines) - start} messages fit; older ones were left out."
+                _n(
+                    "Only the last message fits; older ones were left out.",
+                    "Only the last {n} messages fit; older ones were left out.",
+                    len(lines) - start,
+                )
             )
         await ctx.generate(messages, GenerationParams(max_tokens=reply_tokens, temperature=0.3))
 

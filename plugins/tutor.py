@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from bot import Context, GenerationParams, NoOptions, Param, Plugin, Pref, Range, command
 from bot.errors import OptionError, UserError
+from bot.i18n import SOURCE_LANGUAGE, _, _n
 
 Level = Literal["beginner", "intermediate", "advanced"]
 Focus = Literal["general", "grammar", "clarity", "style", "structure", "dialogue", "pacing"]
@@ -73,19 +74,20 @@ def parse_quiz(text: str, questions: int) -> list[Question]:
     return parsed
 
 
-def format_quiz(topic: str, questions: list[Question]) -> str:
-    """The quiz as people read it."""
-    lines = [f"Quiz: {topic}"]
+def format_quiz(topic: str, questions: list[Question], language: str = SOURCE_LANGUAGE) -> str:
+    """The quiz as people read it, its frame in the channel's language."""
+    lines = [_("Quiz: {topic}", topic=topic).render(language)]
     for number, q in enumerate(questions, start=1):
         lines.append(f"{number}. {q.question}")
         lines.extend(
             f"   {letter}) {choice}" for letter, choice in zip(LETTERS, q.choices, strict=True)
         )
-    lines.append(
-        'Answer with /tutor answer answers:"'
-        + " ".join(LETTERS[i % 4] for i in range(len(questions)))
-        + '" (one letter per question).'
+    example = " ".join(LETTERS[i % 4] for i in range(len(questions)))
+    answer = _(
+        'Answer with /tutor answer answers:"{example}" (one letter per question).',
+        example=example,
     )
+    lines.append(answer.render(language))
     return "\n".join(lines)
 
 
@@ -96,8 +98,12 @@ def parse_answers(text: str, questions: int) -> list[str]:
     if any(ch not in LETTERS for ch in letters) or len(letters) != questions:
         raise OptionError(
             "answers",
-            f"give {questions} letters from A to D, one per question "
-            'in order, e.g. "' + " ".join(["A"] * questions) + '".',
+            _n(
+                'give {n} letter from A to D, e.g. "{example}".',
+                'give {n} letters from A to D, one per question in order, e.g. "{example}".',
+                questions,
+                example=" ".join(["A"] * questions),
+            ),
         )
     return letters
 
@@ -190,7 +196,14 @@ class Tutor(Plugin):
             temperature=0.7,
             json_schema=quiz_schema(opts.questions),
         )
-        await ctx.reply.notice(f"Writing {opts.questions} questions on {opts.topic}…")
+        await ctx.reply.notice(
+            _n(
+                "Writing {n} question on {topic}…",
+                "Writing {n} questions on {topic}…",
+                opts.questions,
+                topic=opts.topic,
+            )
+        )
         questions: list[Question] | None = None
         for _attempt in range(3):
             try:
@@ -201,7 +214,9 @@ class Tutor(Plugin):
             except (ValueError, KeyError, TypeError):
                 continue  # cut off by max_tokens, most likely: one more try
         if questions is None:
-            raise UserError("I could not write a quiz on that topic this time. Please try again.")
+            raise UserError(
+                _("I could not write a quiz on that topic this time. Please try again.")
+            )
         quiz = [
             {"question": q.question, "choices": list(q.choices), "answer": q.answer}
             for q in questions
@@ -212,7 +227,7 @@ class Tutor(Plugin):
                 " VALUES (?, ?, ?, ?, ?)",
                 (ctx.store.scope, ctx.user.id, opts.topic, json.dumps(quiz), time.time()),
             )
-        await ctx.reply.write(format_quiz(opts.topic, questions))
+        await ctx.reply.write(format_quiz(opts.topic, questions, ctx.language))
 
     @command("tutor answer", "Answer your open quiz")
     async def answer(self, ctx: Context[AnswerOptions]) -> None:
@@ -222,7 +237,7 @@ class Tutor(Plugin):
             (ctx.store.scope, ctx.user.id),
         )
         if row is None:
-            raise UserError("You have no open quiz here. Start one with /tutor quiz topic:...")
+            raise UserError(_("You have no open quiz here. Start one with /tutor quiz topic:..."))
         quiz = json.loads(row["quiz"])
         letters = parse_answers(ctx.options.answers, len(quiz))
         correct = sum(given == q["answer"] for given, q in zip(letters, quiz, strict=True))
@@ -243,12 +258,25 @@ class Tutor(Plugin):
                 (ctx.store.scope, ctx.user.id),
             )
             total = await cursor.fetchone()
-        lines = [f"{correct} of {len(quiz)} correct on {row['topic']}."]
+        lines = [
+            ctx.text(
+                _(
+                    "{correct} of {total} correct on {topic}.",
+                    correct=correct,
+                    total=len(quiz),
+                    topic=row["topic"],
+                )
+            )
+        ]
         for number, (given, q) in enumerate(zip(letters, quiz, strict=True), start=1):
-            mark = "✓" if given == q["answer"] else f"✗ (answer: {q['answer']})"
+            wrong = _("✗ (answer: {letter})", letter=q["answer"])
+            mark = "✓" if given == q["answer"] else ctx.text(wrong)
             lines.append(f"{number}. {given} {mark}")
         assert total is not None
-        lines.append(f"Your score in this channel: {total[0]} of {total[1]}.")
+        score = _(
+            "Your score in this channel: {correct} of {total}.", correct=total[0], total=total[1]
+        )
+        lines.append(ctx.text(score))
         await ctx.reply.write("\n".join(lines))
 
     @command("tutor score", "Show your quiz score in this channel")
@@ -259,10 +287,16 @@ class Tutor(Plugin):
             (ctx.store.scope, ctx.user.id),
         )
         if row is None:
-            await ctx.reply.write("No quiz answered here yet. Try /tutor quiz topic:haiku")
+            await ctx.reply.write(_("No quiz answered here yet. Try /tutor quiz topic:haiku"))
             return
         await ctx.reply.write(
-            f"{row['correct']} of {row['answered']} correct over {row['quizzes']} quizzes."
+            _n(
+                "{correct} of {answered} correct over {n} quiz.",
+                "{correct} of {answered} correct over {n} quizzes.",
+                row["quizzes"],
+                correct=row["correct"],
+                answered=row["answered"],
+            )
         )
 
     @command("tutor feedback", "Get feedback on a piece of writing")
