@@ -4,6 +4,8 @@
 #   make test   the same set-up, then lint, types and the whole test suite
 #   make bench  the whole bot against raw vLLM and a naive baseline (about 16 minutes on
 #               2 cores); make bench-smoke runs its code in seconds, without a model
+#   make catalogs  new and changed messages into every catalog in bot/locale (for
+#               translators; `make test` fails while one lacks a translation)
 # A second run reuses the environment and the converted model.
 
 PYTHON ?= python3
@@ -16,7 +18,7 @@ BENCH_INSTALLED := $(VENV)/.skald-bench-installed
 # The smoke run's files go outside the tree, so CI leaves it clean.
 BENCH_SMOKE_OUT ?= $(or $(TMPDIR),/tmp)/skaldbot-bench-smoke
 
-.PHONY: run test lint install model bench bench-smoke clean
+.PHONY: run test lint install model bench bench-smoke catalogs clean
 
 run: $(INSTALLED) $(MODEL)
 	@$(VENV)/bin/skaldbot run
@@ -36,6 +38,10 @@ bench-smoke: $(INSTALLED) $(BENCH_INSTALLED)
 	$(PY) -m benchmarks --smoke --out "$(BENCH_SMOKE_OUT)"
 
 install: $(INSTALLED)
+
+# The catalogs are read as .po files at run time (no compiled .mo to keep in step).
+catalogs: $(INSTALLED)
+	$(PY) -m bot.catalogs update
 
 model: $(MODEL)
 

@@ -19,6 +19,7 @@ from bot.invocation import ChannelRef, User
 from bot.prompts import PROMPTS_DIR, PromptFile
 from tests.conftest import Console, make_config
 from tests.scripted_engine import ScriptedEngine
+from tests.test_plugin_loading import README, core_with_folder, readme_example
 
 # What a zh channel may still show in Latin letters: what people type (command and option
 # names, option values they gave), names of products, and the incident ids.
@@ -235,3 +236,22 @@ def test_discord_commands_carry_chinese_names_and_descriptions(
     fantasy = next(c for c in genre["choices"] if c["value"] == "fantasy")
     assert fantasy["name_localizations"] == {"zh-CN": "奇幻", "zh-TW": "奇幻"}
     assert start["description_localizations"]["zh-TW"] == "在這個頻道開始一個新故事"
+
+
+async def test_a_custom_plugins_own_translations_reach_help_in_a_zh_channel(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "custom_plugins"
+    folder.mkdir()
+    (folder / "haiku.py").write_text(readme_example("python"))
+    messages = README.read_text(encoding="utf-8").split("## Add a plugin", 1)[1]
+    section = re.findall(r"```yaml\n(messages:.*?)```", messages, re.DOTALL)[0]
+    (folder / "haiku.yaml").write_text(readme_example("yaml") + section)
+    core = await core_with_folder(tmp_path / "data", folder, ScriptedEngine())
+    try:
+        console = Console(core)
+        await console.type("/prefs set key:language value:zh")
+        out = await console.type("/help")
+        assert "/haiku — 写一首关于某物的俳句" in out
+    finally:
+        await core.close()
