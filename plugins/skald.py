@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Sequence
@@ -262,8 +261,9 @@ class Skald(Plugin):
             _n(
                 "stories and quiz records are kept {days:g} day",
                 "stories and quiz records are kept {days:g} days",
-                math.ceil(safety.retention_days),
-                days=safety.retention_days,
+                # 1.5 days is plural, as any count other than a whole 1.
+                int(days) if (days := safety.retention_days) == int(days) else 2,
+                days=days,
             ),
         ]
         await ctx.reply.write("\n".join(ctx.text(line) for line in lines), filtered=False)
