@@ -6,6 +6,8 @@
 #               2 cores); make bench-smoke runs its code in seconds, without a model
 #   make eval   what the plugins write, scored in English and Chinese, model against model
 #               (about 15 minutes on 2 cores)
+#   make catalogs  new and changed messages into every catalog in bot/locale (for
+#               translators; `make test` fails while one lacks a translation)
 # A second run reuses the environment and the converted model.
 
 PYTHON ?= python3
@@ -20,7 +22,7 @@ BENCH_INSTALLED := $(VENV)/.skald-bench-installed
 # The smoke run's files go outside the tree, so CI leaves it clean.
 BENCH_SMOKE_OUT ?= $(or $(TMPDIR),/tmp)/skaldbot-bench-smoke
 
-.PHONY: run test lint install model bench bench-smoke eval clean
+.PHONY: run test lint install model bench bench-smoke eval catalogs clean
 
 run: $(INSTALLED) $(MODEL)
 	@$(VENV)/bin/skaldbot run
@@ -43,6 +45,10 @@ eval: $(INSTALLED) $(MODEL) $(SMALL_MODEL)
 	$(PY) -m benchmarks.quality
 
 install: $(INSTALLED)
+
+# The catalogs are read as .po files at run time (no compiled .mo to keep in step).
+catalogs: $(INSTALLED)
+	$(PY) -m bot.catalogs update
 
 model: $(MODEL)
 

@@ -18,10 +18,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from bot.config import FairnessSettings
 from bot.errors import UserError
+from bot.i18n import N_, Text, _, _n
 from bot.memory.usage import UsageLedger
 
 # Tokens of recent use that lower a channel's priority by one step.
@@ -78,19 +79,28 @@ class _Waiter:
 WaitReport = Callable[[int], Awaitable[None]]
 
 
-def ordinal(n: int) -> str:
-    """1st, 2nd, 3rd, 4th, 11th, 21st..."""
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def wait_text(minutes: float) -> str:
+def wait_text(minutes: float) -> Text:
     """'1 minute', '12 minutes', '2 hours'."""
     if minutes >= 90:
-        hours = math.ceil(minutes / 60)
-        return f"{hours} hours"
-    whole = max(1, math.ceil(minutes))
-    return "1 minute" if whole == 1 else f"{whole} minutes"
+        return _n("{n} hour", "{n} hours", math.ceil(minutes / 60))
+    return _n("{n} minute", "{n} minutes", max(1, math.ceil(minutes)))
+
+
+# The sentence for a spent budget: whose it is (the channel's, the person's) and its window.
+_SPENT = {
+    ("channel", "hour"): N_(
+        "This channel has used up its {limit:,} tokens for this hour. Please try again in {wait}."
+    ),
+    ("channel", "day"): N_(
+        "This channel has used up its {limit:,} tokens for today. Please try again in {wait}."
+    ),
+    ("user", "hour"): N_(
+        "You have used up your {limit:,} tokens for this hour. Please try again in {wait}."
+    ),
+    ("user", "day"): N_(
+        "You have used up your {limit:,} tokens for today. Please try again in {wait}."
+    ),
+}
 
 
 class Admission:
@@ -149,7 +159,7 @@ class Admission:
 
     # -- budgets --
 
-    def _check_budget(self, key: str, budget: Budget, who: str, whose: str) -> None:
+    def _check_budget(self, key: str, budget: Budget, whose: Literal["channel", "user"]) -> None:
         for limit, window, label in (
             (budget.per_hour, HOUR_S, "hour"),
             (budget.per_day, DAY_S, "day"),
@@ -159,10 +169,7 @@ class Admission:
             used = self._ledger.used(key, window) + self._reserved.get(key, 0)
             if used >= limit:
                 retry = self._ledger.seconds_until_below(key, window, limit)
-                raise UserError(
-                    f"{who} used up {whose} {limit:,} tokens for this {label}. "
-                    f"Please try again in {wait_text(retry / 60)}."
-                )
+                raise UserError(_(_SPENT[whose, label], limit=limit, wait=wait_text(retry / 60)))
 
     # -- the line --
 
@@ -242,8 +249,8 @@ class Admission:
         """
         settings = self._settings
         # 1) Budgets, before anything else: an exhausted one is told at once.
-        self._check_budget(request.channel, request.channel_budget, "This channel has", "its")
-        self._check_budget(request.user, request.user_budget, "You have", "your")
+        self._check_budget(request.channel, request.channel_budget, "channel")
+        self._check_budget(request.user, request.user_budget, "user")
         started = self._clock()
         # 2) Run at once when there is room and nobody is ahead, else join the line.
         if not self._waiting and self._fits(request):
@@ -252,13 +259,23 @@ class Admission:
             in_channel = sum(1 for w in self._waiting if w.request.channel == request.channel)
             if settings.queue_size and len(self._waiting) >= settings.queue_size:
                 raise UserError(
-                    f"The bot is very busy right now ({len(self._waiting)} requests are "
-                    "waiting). Please try again in a minute."
+                    _n(
+                        "The bot is very busy right now ({n} request is waiting). Please try "
+                        "again in a minute.",
+                        "The bot is very busy right now ({n} requests are waiting). Please try "
+                        "again in a minute.",
+                        len(self._waiting),
+                    )
                 )
             if settings.channel_queue_size and in_channel >= settings.channel_queue_size:
                 raise UserError(
-                    f"This channel already has {in_channel} requests waiting. Please try "
-                    "again when some have finished."
+                    _n(
+                        "This channel already has {n} request waiting. Please try again when "
+                        "it has finished.",
+                        "This channel already has {n} requests waiting. Please try again when "
+                        "some have finished.",
+                        in_channel,
+                    )
                 )
             waiter = _Waiter(request, next(self._seq))
             self._waiting.append(waiter)

@@ -201,6 +201,6 @@ async def reload_requested(core: Core, data_dir: Path) -> None:
         names = sorted(n for n in core.plugins.loaded if n != "skald")
     for name in names:
         try:
-            _status(await core.reload_plugin(name))
+            _status(str(await core.reload_plugin(name)))
         except UserError as exc:
-            _status(exc.message)
+            _status(str(exc.message))

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from bot.config import PermissionSettings, RouterSettings
 from bot.errors import UserError
+from bot.i18n import _, _n
 from bot.invocation import Invocation
 from bot.plugin import CommandSpec
 
@@ -30,7 +31,7 @@ class Permissions:
         user = inv.user
         if user.is_admin or f"{inv.channel.platform}:{user.id}" in self._admins:
             return
-        raise UserError(f"Only server admins can use /{spec.name}.")
+        raise UserError(_("Only server admins can use /{command}.", command=spec.name))
 
 
 class Cooldowns:
@@ -59,7 +60,14 @@ class Cooldowns:
         last = self._last.get(key)
         if last is not None and now - last < wait:
             left = math.ceil(wait - (now - last))
-            raise UserError(f"Slow down a little: you can use /{spec.name} again in {left} s.")
+            raise UserError(
+                _n(
+                    "Slow down a little: you can use /{command} again in {n} second.",
+                    "Slow down a little: you can use /{command} again in {n} seconds.",
+                    left,
+                    command=spec.name,
+                )
+            )
         self._last[key] = now
         if len(self._last) > 10_000:  # forget old entries so the table stays small
             cutoff = now - max([self._default, self._longest, *self._per_command.values()])

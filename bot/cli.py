@@ -154,7 +154,7 @@ async def _commands(
             from bot.adapters.discord.commands import CommandDeclarationError, describe_payload
 
             try:
-                payload = describe_payload(manager, Permissions(config.permissions))
+                payload = await describe_payload(manager, Permissions(config.permissions))
             except CommandDeclarationError as exc:
                 print(f"skaldbot: {exc}", file=sys.stderr)
                 return 1
@@ -169,6 +169,7 @@ async def _commands(
                 prefix=config.slack.command_prefix,
                 request_url=request_url,
                 socket_mode=socket_mode,
+                language=config.language,
             )
             print(yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True), end="")
         else:

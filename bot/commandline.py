@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.errors import UserError
+from bot.i18n import _
 from bot.plugin import CommandSpec
 
 _OPTION = re.compile(r"^([a-z][a-z0-9_-]*):(.*)$", re.DOTALL)
@@ -51,7 +52,7 @@ def tokenize(text: str) -> list[str]:
         else:
             current.append(ch)
     if in_quotes:
-        raise UserError('Unbalanced quote: every " needs a closing ".')
+        raise UserError(_('Unbalanced quote: every " needs a closing ".'))
     if started or current:
         tokens.append("".join(current))
     return tokens
@@ -62,7 +63,7 @@ def parse_command(line: str, commands: Mapping[str, CommandSpec]) -> ParsedComma
     body = line.strip().removeprefix("/")
     tokens = tokenize(body)
     if not tokens:
-        raise UserError("Type a command after the slash, e.g. /help.")
+        raise UserError(_("Type a command after the slash, e.g. /help."))
     first = tokens[0].lower()
     groups = {c.words[1] for c in commands.values() if len(c.words) == 2 and c.words[0] == first}
     if groups and len(tokens) > 1 and first not in commands:
@@ -85,7 +86,7 @@ def _sort_words(spec: CommandSpec, words: list[str]) -> dict[str, str]:
         opt = spec.option(match.group(1)) if match else None
         if match and opt is not None:
             if opt.name in options:
-                raise UserError(f"`{opt.name}` is given twice.")
+                raise UserError(_("`{option}` is given twice.", option=opt.name))
             options[opt.name] = match.group(2)
             extending = opt.name if opt.kind == "str" and not opt.choices else None
         elif extending is not None and not _OPTION.match(word):
@@ -103,9 +104,32 @@ def _sort_words(spec: CommandSpec, words: list[str]) -> dict[str, str]:
             import difflib
 
             close = difflib.get_close_matches(name, [o.name for o in spec.options], n=1)
-            hint = f" Did you mean `{close[0]}`?" if close else ""
-            raise UserError(f"/{spec.name} has no option `{name}`.{hint} Usage: {spec.usage()}")
-        raise UserError(f"I don't know where {' '.join(loose)!r} goes. Usage: {spec.usage()}")
+            if close:
+                raise UserError(
+                    _(
+                        "/{command} has no option `{option}`. Did you mean `{close}`? "
+                        "Usage: {usage}",
+                        command=spec.name,
+                        option=name,
+                        close=close[0],
+                        usage=spec.usage(),
+                    )
+                )
+            raise UserError(
+                _(
+                    "/{command} has no option `{option}`. Usage: {usage}",
+                    command=spec.name,
+                    option=name,
+                    usage=spec.usage(),
+                )
+            )
+        raise UserError(
+            _(
+                "I don't know where {words} goes. Usage: {usage}",
+                words=repr(" ".join(loose)),
+                usage=spec.usage(),
+            )
+        )
     options[slot] = " ".join(loose)
     return options
 

@@ -12,6 +12,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
+from bot.i18n import LANGUAGES
 from engine.settings import EngineSettings
 
 
@@ -165,8 +166,9 @@ class Config:
     """Every setting of one Skald process."""
 
     data_dir: Path = Path("data")
-    # Reply language of channels that have not chosen one: en or zh.
-    language: Literal["en", "zh"] = "en"
+    # Reply language of channels that have not chosen one (nor their server): one with a
+    # message catalog in bot/locale, "en" or "zh".
+    language: str = "en"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     engine: EngineSettings = field(default_factory=EngineSettings)
     router: RouterSettings = field(default_factory=RouterSettings)
@@ -226,6 +228,10 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
         )
     if config.engine.backend == "remote" and not config.engine.urls:
         raise ConfigError("engine.backend remote needs engine.urls (or SKALD_ENGINE_URLS)")
+    if config.language not in LANGUAGES:
+        raise ConfigError(
+            f"language must be one of {', '.join(LANGUAGES)}; got {config.language!r}"
+        )
     if env.get("SKALD_METRICS_PORT"):
         try:
             metrics_port = int(env["SKALD_METRICS_PORT"])

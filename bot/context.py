@@ -9,9 +9,10 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from bot.admission import Budget, EngineRequest, ordinal
+from bot.admission import Budget, EngineRequest
 from bot.echo import EchoDetector
 from bot.errors import UserError
+from bot.i18n import Message, Ordinal, _
 from bot.invocation import ChannelHistory, ChannelRef, HistoryMessage, Invocation, User
 from bot.memory.store import PluginStore
 from bot.preferences import Preferences
@@ -31,13 +32,6 @@ GATED_ATTEMPTS = 2
 ECHO_WITHIN_CHARS = 60
 # A start that takes longer than this (loading, or restarting after a crash) is shown.
 WARMING_UP_AFTER_S = 0.5
-
-
-# Said under a reply that came back in another script twice (see Context.generate).
-WRONG_SCRIPT_NOTICE = {
-    "en": "The model wrote this reply mostly in another language. Try again, or rephrase.",
-    "zh": "模型这次大部分没有用中文回答。请再试一次，或换个说法。",
-}
 
 
 # Decides on a reply's opening: True shows it, False refuses it, None waits for more text.
@@ -85,7 +79,7 @@ def _decide(gates: list[Gate], text: str, *, done: bool) -> list[Gate]:
 
 class _NoHistory:
     async def recent(self, limit: int) -> list[HistoryMessage]:
-        raise UserError("This platform cannot read the channel's history.")
+        raise UserError(_("This platform cannot read the channel's history."))
 
 
 @dataclass(slots=True)
@@ -131,6 +125,10 @@ class Context(Generic[OptionsT]):
         core = self.core
         return core.sampling.params(core.config.engine.model, self.plugin, request, **overrides)
 
+    def text(self, message: Message) -> str:
+        """A catalog message in the channel's language (what public replies use)."""
+        return self.reply.render(message)
+
     async def generate(
         self,
         messages: Sequence[ChatMessage],
@@ -175,13 +173,16 @@ class Context(Generic[OptionsT]):
             if text:
                 self.reply.mark_generated()
                 if check_language and not mostly_in(text, self.language):
-                    await self.reply.notice(WRONG_SCRIPT_NOTICE.get(self.language, ""))
+                    # Said under a reply that came back in another script every time.
+                    await self.reply.notice(
+                        _("The model wrote this mostly in another language. Please try again.")
+                    )
                 return text
             # A tiny model can end its turn at once; one more try with fresh sampling.
             params = dataclasses.replace(
                 params, seed=None, temperature=max(params.temperature, 0.7)
             )
-        raise UserError("The model returned an empty reply. Please try again.")
+        raise UserError(_("The model returned an empty reply. Please try again."))
 
     def echo_detector(self, messages: Sequence[ChatMessage]) -> EchoDetector:
         """What tells a reply that repeats these messages' instructions.
@@ -197,9 +198,9 @@ class Context(Generic[OptionsT]):
         if self.engine.is_ready():
             return
         starting = asyncio.ensure_future(self.engine.start())
-        done, _ = await asyncio.wait({starting}, timeout=WARMING_UP_AFTER_S)
+        done, _pending = await asyncio.wait({starting}, timeout=WARMING_UP_AFTER_S)
         if not done:
-            self.reply.progress("The language model is warming up; your reply starts soon.")
+            self.reply.progress(_("The language model is warming up; your reply starts soon."))
         await starting
 
     async def _generate_once(
@@ -261,7 +262,7 @@ class Context(Generic[OptionsT]):
 
         async def show_place(place: int) -> None:
             self.reply.progress(
-                f"Waiting for the language model: you are {ordinal(place)} in line."
+                _("Waiting for the language model: you are {place} in line.", place=Ordinal(place))
             )
 
         await self._engine_started()
@@ -285,8 +286,12 @@ class Context(Generic[OptionsT]):
                         await close()
             except PromptTooLong as exc:
                 raise UserError(
-                    f"That is too long for the model ({exc.prompt_tokens:,} tokens; it takes "
-                    f"{exc.limit:,}). Please shorten it."
+                    _(
+                        "That is too long for the model ({tokens:,} tokens; it takes {limit:,}). "
+                        "Please shorten it.",
+                        tokens=exc.prompt_tokens,
+                        limit=exc.limit,
+                    )
                 ) from None
             finally:
                 ticket.charge(usage.completion_tokens)

@@ -13,7 +13,8 @@ from bot import logcontext
 from bot.admission import Admission
 from bot.config import Config, ConfigError
 from bot.errors import UserError
-from bot.invocation import ChannelRef, Invocation
+from bot.i18n import LANGUAGES, N_, Languages, Text, _, locale_of, pick_language
+from bot.invocation import ChannelRef, Invocation, User
 from bot.loader import LoadFailure, PluginManager, PluginSource
 from bot.memory import AuditLog, ControlStore, Database, MessageLog, PrefStore
 from bot.memory.usage import UsageLedger
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 AUTOCOMPLETE_TIMEOUT_S = 1.5
 # The first prune of old records runs this long after start-up, then every prune_every_h.
 FIRST_PRUNE_S = 60.0
-MATURE_REFUSED = (
+MATURE_REFUSED = N_(
     "The mature rating needs a channel the platform marks as adult (a Discord NSFW channel), "
     "or this workspace listed under safety.mature_workspaces in config.yaml."
 )
@@ -50,7 +51,7 @@ def core_prefs(config: Config) -> list[Pref]:
             str,
             config.language,
             "Reply language of this channel: en (English) or zh (中文)",
-            choices=("en", "zh"),
+            choices=LANGUAGES,
         ),
         Pref(
             "rating",
@@ -139,13 +140,33 @@ class Core:
             settings.builtin, settings.folders, settings.entry_points, settings.disabled
         )
 
-    async def reload_plugin(self, name: str) -> str:
+    async def reload_plugin(self, name: str) -> Text:
         """Reload one plugin (or load one that failed); raises UserError on failure."""
         return await self.plugins.reload_named(name, self.plugin_sources())
 
     async def preferences(self, scope: str) -> Preferences:
         """A channel's preferences: its stored values over the declared defaults."""
         return Preferences(self.catalog, await self.prefs.all(scope))
+
+    def channel_language(self, channel: ChannelRef, prefs: Preferences) -> str:
+        """The language of a channel's public replies and prompts.
+
+        The channel's own `language` preference; without one, the server's language where
+        the platform names one Skald speaks; else config.yaml's `language`.
+        """
+        if prefs.is_set("language"):
+            return prefs.text("language")
+        return pick_language(channel.locale, default=self.config.language)
+
+    async def languages(
+        self, channel: ChannelRef, user: User | None = None, prefs: Preferences | None = None
+    ) -> Languages:
+        """Who reads what in a channel: its language, and the person's own for private notices."""
+        if prefs is None:
+            prefs = await self.preferences(channel.scope)
+        public = self.channel_language(channel, prefs)
+        private = locale_of(user.locale if user else None) or public
+        return Languages(public, private)
 
     def rating(self, channel: ChannelRef, prefs: Preferences) -> Rating:
         """The content rating that applies in a channel now."""
@@ -162,7 +183,7 @@ class Core:
     def check_pref(self, channel: ChannelRef, key: str, value: Any) -> None:
         """Refuse a preference value the channel may not have (mature where not allowed)."""
         if key == "rating" and value == "mature" and not self.mature_allowed(channel):
-            raise UserError(MATURE_REFUSED)
+            raise UserError(_(MATURE_REFUSED))
 
     async def export(self, channel: ChannelRef) -> Attachment:
         """Write everything stored for a channel to a JSON file, for its admins."""

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from bot.i18n import Message, _, choice
+
 
 class UserError(Exception):
-    """A short, friendly message for the user; never logged as an incident."""
+    """A short, friendly message for the user; never logged as an incident.
 
-    def __init__(self, message: str, *, private: bool = True) -> None:
-        super().__init__(message)
+    The message is a catalog message (`UserError(_("..."))`), rendered in the reader's
+    language, or a plain string shown as it is.
+    """
+
+    def __init__(self, message: Message, *, private: bool = True) -> None:
+        super().__init__(str(message))
         self.message = message
         # Shown only to the user who typed the command where the platform can (ephemeral).
         self.private = private
@@ -16,8 +22,8 @@ class UserError(Exception):
 class OptionError(UserError):
     """An option value that does not fit its declaration."""
 
-    def __init__(self, option: str, message: str) -> None:
-        super().__init__(f"`{option}`: {message}")
+    def __init__(self, option: str, message: Message) -> None:
+        super().__init__(_("`{option}`: {problem}", option=option, problem=message))
         self.option = option
 
 
@@ -30,7 +36,10 @@ class OutputBlocked(UserError):
 
     def __init__(self, rating: str) -> None:
         super().__init__(
-            f"The rest of this reply was withheld: it went beyond this channel's rating "
-            f"({rating}).",
+            _(
+                "The rest of this reply was withheld: it went beyond this channel's rating "
+                "({rating}).",
+                rating=choice(rating),
+            ),
             private=False,
         )

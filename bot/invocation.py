@@ -19,6 +19,9 @@ class ChannelRef:
     # The platform marks the channel as adult (Discord's NSFW flag): the `mature` rating may
     # be chosen there. Not part of the channel's identity.
     adult: bool = field(default=False, compare=False)
+    # The server's language as the platform names it (Discord's guild locale, "zh-CN"): a
+    # channel without its own `language` preference starts from it. Not part of the identity.
+    locale: str | None = field(default=None, compare=False)
 
     @property
     def scope(self) -> str:
@@ -45,6 +48,9 @@ class User:
     # Set by the adapter from the platform's own permissions (Manage Channels, workspace admin).
     is_admin: bool = False
     roles: tuple[str, ...] = ()
+    # The person's own locale where the platform tells it ("zh-TW"): their private notices
+    # use it.
+    locale: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

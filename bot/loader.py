@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Literal
 
 from bot.errors import DeclarationError, UserError
+from bot.i18n import Join, Text, _, add_plugin_messages, remove_plugin_messages
 from bot.memory.database import Database
 from bot.plugin import CommandSpec, Plugin
 from bot.preferences import PrefCatalog
@@ -178,6 +179,8 @@ class PluginManager:
         for lp in prepared:
             for pref in lp.plugin.prefs:
                 self._catalog.add(pref)
+            if lp.prompts is not None and lp.prompts.messages:
+                add_plugin_messages(lp.plugin.name, lp.prompts.messages)
             self.loaded[lp.plugin.name] = lp
             log.info(
                 "loaded plugin %s (%s) with %d commands",
@@ -226,6 +229,7 @@ class PluginManager:
         lp = self.loaded.pop(name)
         for pref in lp.plugin.prefs:
             self._catalog.remove(pref.key)
+        remove_plugin_messages(name)
         await _teardown(lp)
         log.info("unloaded plugin %s", name)
 
@@ -240,10 +244,12 @@ class PluginManager:
             self.loaded[name] = old
             for pref in old.plugin.prefs:
                 self._catalog.add(pref)
+            if old.prompts is not None and old.prompts.messages:
+                add_plugin_messages(name, old.prompts.messages)
             await old.plugin.setup()
             raise
 
-    async def reload_named(self, name: str, sources: Iterable[PluginSource]) -> str:
+    async def reload_named(self, name: str, sources: Iterable[PluginSource]) -> Text:
         """Reload `name`, or load it if it failed earlier; a one-line result for people.
 
         Raises UserError when there is no such plugin or the new version fails (the old one
@@ -255,8 +261,13 @@ class PluginManager:
             else:
                 source = next((s for s in sources if s.label == name), None)
                 if source is None:
-                    loaded = ", ".join(sorted(self.loaded))
-                    raise UserError(f"There is no plugin {name!r}. Loaded: {loaded}.")
+                    raise UserError(
+                        _(
+                            "There is no plugin {name}. Loaded plugins: {loaded}.",
+                            name=repr(name),
+                            loaded=Join(tuple(sorted(self.loaded))),
+                        )
+                    )
                 await self.load(source, fresh=True)
                 self.failures = [f for f in self.failures if f.label != name]
         except UserError:
@@ -264,10 +275,13 @@ class PluginManager:
         except Exception as exc:
             log.warning("plugin %s did not reload", name, exc_info=True)
             raise UserError(
-                f"Plugin {name} did not reload: {_one_line(exc)} "
-                "(the previous version keeps running)."
+                _(
+                    "Plugin {name} did not reload: {error} (the previous version keeps running).",
+                    name=name,
+                    error=_one_line(exc),
+                )
             ) from exc
-        return f"Reloaded {name}."
+        return _("Reloaded {name}.", name=name)
 
     async def close(self) -> None:
         """Tear down every plugin (at shutdown)."""

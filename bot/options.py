@@ -25,6 +25,7 @@ from typing import (
 )
 
 from bot.errors import DeclarationError, OptionError
+from bot.i18n import LOCALES, Join, Text, _, choice
 from bot.invocation import ChannelRef
 
 if TYPE_CHECKING:
@@ -137,53 +138,84 @@ class OptionSpec:
     enum_type: type[enum.Enum] | None = None
     autocomplete: AutocompleteFn | None = None
 
-    def allowed(self) -> str:
+    def allowed(self) -> Text:
         """A short phrase saying what values this option takes."""
         if self.choices:
-            return "one of " + ", ".join(str(c.name) for c in self.choices)
+            return _("one of {choices}", choices=Join(self.choice_names(), "or"))
         if self.kind == "bool":
-            return "true or false"
-        if self.kind in ("int", "float"):
-            noun = "a whole number" if self.kind == "int" else "a number"
-            lo, hi = self.min_value, self.max_value
+            return _("true or false")
+        lo, hi = self.min_value, self.max_value
+        if self.kind == "int":
             if lo is not None and hi is not None:
-                return f"{noun} from {_fmt(lo)} to {_fmt(hi)}"
+                return _("a whole number from {lo} to {hi}", lo=_fmt(lo), hi=_fmt(hi))
             if lo is not None:
-                return f"{noun} of at least {_fmt(lo)}"
+                return _("a whole number of at least {lo}", lo=_fmt(lo))
             if hi is not None:
-                return f"{noun} of at most {_fmt(hi)}"
-            return noun
-        return f"text of {self.min_length or 1} to {self.max_length} characters"
+                return _("a whole number of at most {hi}", hi=_fmt(hi))
+            return _("a whole number")
+        if self.kind == "float":
+            if lo is not None and hi is not None:
+                return _("a number from {lo} to {hi}", lo=_fmt(lo), hi=_fmt(hi))
+            if lo is not None:
+                return _("a number of at least {lo}", lo=_fmt(lo))
+            if hi is not None:
+                return _("a number of at most {hi}", hi=_fmt(hi))
+            return _("a number")
+        return _("text of {lo} to {hi} characters", lo=self.min_length or 1, hi=self.max_length)
+
+    def choice_names(self) -> tuple[Text, ...]:
+        """The choices as people of each language call them ("fantasy" / "奇幻")."""
+        return tuple(choice(c.name) for c in self.choices)
 
     def convert(self, raw: object) -> Any:
         """Turn a raw value (text or an already typed value) into this option's type."""
         value: Any = self._coerce(raw)
         if self.choices:
-            for choice in self.choices:
-                if value == choice.value or (
-                    isinstance(value, str) and value.casefold() == str(choice.name).casefold()
-                ):
-                    value = choice.value
-                    break
-            else:
-                raise OptionError(self.name, f"must be {self.allowed()} (got {_show(raw)}).")
+            found = self._choice_of(value)
+            if found is None:
+                raise OptionError(self.name, self._not_allowed(raw))
+            value = found.value
             return self.enum_type(value) if self.enum_type else value
         too_low = self.min_value is not None and value < self.min_value
         too_high = self.max_value is not None and value > self.max_value
         if self.kind in ("int", "float") and (too_low or too_high):
-            raise OptionError(self.name, f"must be {self.allowed()} (got {_show(raw)}).")
+            raise OptionError(self.name, self._not_allowed(raw))
         if self.kind == "str":
             value = value.strip()
             if not value:
-                raise OptionError(self.name, "cannot be empty.")
+                raise OptionError(self.name, _("cannot be empty."))
             if self.max_length is not None and len(value) > self.max_length:
                 raise OptionError(
                     self.name,
-                    f"is {len(value):,} characters; the limit is {self.max_length:,}.",
+                    _(
+                        "is {length:,} characters; the limit is {limit:,}.",
+                        length=len(value),
+                        limit=self.max_length,
+                    ),
                 )
             if self.min_length is not None and len(value) < self.min_length:
-                raise OptionError(self.name, f"needs at least {self.min_length} characters.")
+                raise OptionError(
+                    self.name, _("needs at least {limit} characters.", limit=self.min_length)
+                )
         return value
+
+    def _choice_of(self, value: Scalar) -> Choice | None:
+        """The choice a typed value names: its value, its name, or its name in any language."""
+        for option in self.choices:
+            if value == option.value or (
+                isinstance(value, str) and value.casefold() == str(option.name).casefold()
+            ):
+                return option
+        if isinstance(value, str):
+            typed = value.strip().casefold()
+            for option in self.choices:
+                names = {choice(option.name).render(loc).casefold() for loc in LOCALES}
+                if typed in names:
+                    return option
+        return None
+
+    def _not_allowed(self, raw: object) -> Text:
+        return _("must be {allowed} (got {value}).", allowed=self.allowed(), value=_show(raw))
 
     def _coerce(self, raw: object) -> Scalar:
         if isinstance(raw, enum.Enum):
@@ -213,7 +245,7 @@ class OptionSpec:
                 return float(str(raw).strip())
             except ValueError:
                 pass
-        raise OptionError(self.name, f"must be {self.allowed()} (got {_show(raw)}).")
+        raise OptionError(self.name, self._not_allowed(raw))
 
     def to_json(self) -> dict[str, Any]:
         """The declaration as plain data (for `skaldbot commands --json` and adapters)."""
@@ -278,7 +310,7 @@ def _spec_for(name: str, hint: Any, field: dataclasses.Field[Any]) -> OptionSpec
     param: Param | None = None
     tp = hint
     # Annotated may wrap the optional, or sit inside it: accept both.
-    for _ in range(2):
+    for _pass in range(2):
         if get_origin(tp) is Annotated:
             base, *extras = get_args(tp)
             for extra in extras:
@@ -353,12 +385,21 @@ def build_options(
     known = {s.name for s in specs}
     for name in raw:
         if name not in known:
-            allowed = ", ".join(sorted(known)) or "none"
-            raise OptionError(name, f"is not an option of this command (options: {allowed}).")
+            if not known:
+                raise OptionError(name, _("this command takes no options."))
+            raise OptionError(
+                name,
+                _(
+                    "is not an option of this command (options: {options}).",
+                    options=Join(tuple(sorted(known))),
+                ),
+            )
     values: dict[str, Any] = {}
     for spec in specs:
         if spec.name in raw and raw[spec.name] is not None:
             values[spec.name] = spec.convert(raw[spec.name])
         elif spec.required:
-            raise OptionError(spec.name, f"is required ({spec.description}).")
+            raise OptionError(
+                spec.name, _("is required ({description}).", description=_(spec.description))
+            )
     return options_type(**values)

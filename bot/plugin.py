@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from bot.errors import DeclarationError
+from bot.i18n import N_, SOURCE_LANGUAGE, translate
 from bot.options import OptionSpec, option_specs
 from bot.preferences import Pref
 
@@ -62,16 +63,9 @@ class CommandSpec:
         """The declaration of one option, or None."""
         return next((o for o in self.options if o.name == name), None)
 
-    def usage(self) -> str:
-        """A one-line usage string: /story start premise:<text> [genre:<...>]."""
-        parts = [f"/{self.name}"]
-        for opt in self.options:
-            shown = "|".join(str(c.name) for c in opt.choices) if opt.choices else opt.kind
-            if opt.kind == "str" and not opt.choices:
-                shown = "text"
-            part = f"{opt.name}:<{shown}>"
-            parts.append(part if opt.required else f"[{part}]")
-        return " ".join(parts)
+    def usage(self) -> Usage:
+        """A one-line usage, rendered per language: /story start premise:<text> [genre:<...>]."""
+        return Usage(self)
 
     def to_json(self) -> dict[str, Any]:
         """The declaration as plain data, the source of every adapter's native commands."""
@@ -83,6 +77,37 @@ class CommandSpec:
             "follow_up": self.follow_up,
             "options": [o.to_json() for o in self.options],
         }
+
+
+# What a value of each kind is called in a usage line (choices show their values).
+KINDS = {
+    "str": N_("text"),
+    "int": N_("whole number"),
+    "float": N_("number"),
+    "bool": N_("true|false"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """A command's usage line; option names and choice values stay as they are typed."""
+
+    spec: CommandSpec
+
+    def render(self, locale: str) -> str:
+        """The usage line in this locale."""
+        parts = [f"/{self.spec.name}"]
+        for opt in self.spec.options:
+            if opt.choices:
+                shown = "|".join(str(c.name) for c in opt.choices)
+            else:
+                shown = translate(locale, KINDS[opt.kind])
+            part = f"{opt.name}:<{shown}>"
+            parts.append(part if opt.required else f"[{part}]")
+        return " ".join(parts)
+
+    def __str__(self) -> str:
+        return self.render(SOURCE_LANGUAGE)
 
 
 def command(

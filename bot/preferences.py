@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import DeclarationError, OptionError, UserError
+from bot.i18n import Text, _
 from bot.options import Choice, OptionKind, OptionSpec
 
 
@@ -36,7 +37,7 @@ class Pref:
         """Validate a value given as text or typed; raises OptionError naming the key."""
         return self._spec().convert(raw)
 
-    def allowed(self) -> str:
+    def allowed(self) -> Text:
         """A short phrase saying what values this key takes."""
         return self._spec().allowed()
 
@@ -100,8 +101,17 @@ class PrefCatalog:
             import difflib
 
             close = difflib.get_close_matches(key, self._prefs, n=1)
-            hint = f" Did you mean `{close[0]}`?" if close else " See `/prefs show`."
-            raise UserError(f"There is no preference `{key}`.{hint}") from None
+            if close:
+                raise UserError(
+                    _(
+                        "There is no preference `{key}`. Did you mean `{close}`?",
+                        key=key,
+                        close=close[0],
+                    )
+                ) from None
+            raise UserError(
+                _("There is no preference `{key}`. See `/prefs show`.", key=key)
+            ) from None
 
     def __iter__(self) -> Any:
         return iter(sorted(self._prefs.values(), key=lambda p: p.key))

@@ -1,4 +1,10 @@
-"""Prompt templates: YAML data files with one section per language, rendered with Jinja2."""
+"""Prompt templates: YAML data files with one section per language, rendered with Jinja2.
+
+A template writes a choice value in its own language with the `choice` filter
+(`{{ genre | choice }}`: "fantasy" in English, "奇幻" in Chinese, from the catalogs). A
+file may also carry a `messages:` section, `{language: {English text: translation}}`,
+for a custom plugin's descriptions and messages (see README, "Add a plugin").
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,10 @@ import jinja2
 import jinja2.meta
 import yaml
 
+from bot.i18n import LANGUAGES, choice
 from engine import ChatMessage
 
-LANGUAGES = ("en", "zh")
+MESSAGES = "messages"
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
 
@@ -40,17 +47,23 @@ class PromptFile:
             raise PromptError(f"cannot read prompts {path}: {exc}") from exc
         if not isinstance(data, dict) or not all(lang in data for lang in LANGUAGES):
             raise PromptError(f"{path} needs a section for each language: {', '.join(LANGUAGES)}")
-        # Undefined variables are bugs in the template: fail loudly, never render "".
-        env = jinja2.Environment(
-            undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False
-        )
-        env.filters["untrusted"] = untrusted
+        messages = data.get(MESSAGES) or {}
+        if not isinstance(messages, dict) or not all(
+            isinstance(v, dict) for v in messages.values()
+        ):
+            raise PromptError(f"{path}: `{MESSAGES}` maps languages to {{English: translation}}")
+        # The plugin's own translations of its descriptions and messages.
+        self.messages: dict[str, dict[str, str]] = {
+            str(lang): {str(k): str(v) for k, v in table.items()}
+            for lang, table in messages.items()
+        }
         self._templates: dict[str, dict[str, jinja2.Template]] = {}
         # Templates that use no variables (most system prompts), rendered once: every
         # command renders its system prompt, and Jinja's per-render set-up is most of it.
         self._constant: dict[tuple[str, str], str] = {}
         names: set[str] | None = None
         for lang in LANGUAGES:
+            env = _environment(lang)
             section = data[lang]
             if not isinstance(section, dict):
                 raise PromptError(f"{path}: section {lang!r} must map names to templates")
@@ -84,6 +97,17 @@ class PromptFile:
     def names(self) -> set[str]:
         """The template names this file defines."""
         return set(self._templates["en"])
+
+
+def _environment(language: str) -> jinja2.Environment:
+    """Jinja for one language's templates: strict, unescaped, with `untrusted` and `choice`."""
+    # Undefined variables are bugs in the template: fail loudly, never render "".
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False
+    )
+    env.filters["untrusted"] = untrusted
+    env.filters["choice"] = lambda value: choice(value).render(language)
+    return env
 
 
 class PromptRenderer:

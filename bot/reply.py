@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from bot.errors import OutputBlocked
+from bot.i18n import Languages, Message, render
 from bot.safety import Blocked, Matcher, StreamFilter
 
 
@@ -64,9 +65,14 @@ ReplyEvent = TextDelta | MessageBreak | Notice | Accepted | Attachment | Progres
 
 
 class Reply:
-    """One invocation's replies, in order; closed when the handler is done."""
+    """One invocation's replies, in order; closed when the handler is done.
 
-    def __init__(self) -> None:
+    Catalog messages written here are rendered at once: public ones in the channel's
+    language, private ones (notices, progress) in the person's (see `speak`).
+    """
+
+    def __init__(self, languages: Languages | None = None) -> None:
+        self.languages = languages or Languages()
         self._queue: asyncio.Queue[ReplyEvent | None] = asyncio.Queue()
         self._closed = False
         self._parts: list[str] = []
@@ -77,19 +83,28 @@ class Reply:
         self._filter: StreamFilter | None = None
         self._stopped = False
 
+    def speak(self, languages: Languages) -> None:
+        """Render what comes next in these languages (the router sets them once known)."""
+        self.languages = languages
+
+    def render(self, message: Message, *, private: bool = False) -> str:
+        """A message as text for everyone (False) or for the person who asked (True)."""
+        return render(message, self.languages.of(private))
+
     def guard(self, matcher: Matcher, rating: str) -> None:
         """Filter everything written from now on against the channel's rating."""
         self._matcher, self._rating = matcher, rating
 
     # -- the writer's side (handlers, through Context) --
 
-    async def write(self, text: str, *, filtered: bool = True) -> None:
+    async def write(self, message: Message, *, filtered: bool = True) -> None:
         """Stream more text into the current message; raises OutputBlocked on a blocked phrase.
 
         The filter holds back the shortest tail that could still become a blocked phrase,
         so a phrase split across writes never shows. `filtered=False` is only for text the
         channel's admins wrote themselves (their own filter list, say).
         """
+        text = self.render(message)
         if not text or self._closed or self._stopped:
             return
         if filtered and self._matcher is not None:
@@ -114,10 +129,10 @@ class Reply:
             self._stopped = True
             raise OutputBlocked(self._rating)
 
-    async def send(self, text: str) -> None:
+    async def send(self, message: Message) -> None:
         """Send a whole message of its own (ends the current one first)."""
         await self.new_message()
-        await self.write(text)
+        await self.write(message)
         await self.new_message()
 
     async def new_message(self) -> None:
@@ -136,17 +151,17 @@ class Reply:
         if not self._closed:
             self._queue.put_nowait(Accepted())
 
-    def progress(self, text: str) -> None:
+    def progress(self, message: Message) -> None:
         """Say where the work stands until the reply's text starts (a place in line)."""
         if not self._closed:
-            self._queue.put_nowait(Progress(text))
+            self._queue.put_nowait(Progress(self.render(message, private=True)))
 
     async def notice(
-        self, text: str, *, kind: Literal["info", "error"] = "info", private: bool = True
+        self, message: Message, *, kind: Literal["info", "error"] = "info", private: bool = True
     ) -> None:
         """Tell the user something outside the generated text."""
         if not self._closed:
-            self._queue.put_nowait(Notice(text, kind, private))
+            self._queue.put_nowait(Notice(self.render(message, private=private), kind, private))
 
     def close(self) -> None:
         """No more events; readers finish after the queued ones."""
@@ -154,7 +169,7 @@ class Reply:
             try:
                 self._flush_filter()
             except OutputBlocked as exc:
-                self._queue.put_nowait(Notice(exc.message, "error", private=False))
+                self._queue.put_nowait(Notice(self.render(exc.message), "error", private=False))
             self._closed = True
             self._queue.put_nowait(None)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from bot.checks import Cooldowns, Permissions
 from bot.context import Context
 from bot.errors import UserError
+from bot.i18n import Join, Languages, _, choice
 from bot.invocation import Invocation
 from bot.logcontext import add_fields, log_fields
 from bot.memory.controls import ChannelControls
@@ -61,7 +62,7 @@ class Router:
 
     def dispatch(self, inv: Invocation) -> Run:
         """Start serving an invocation now; the adapter reads the reply as it comes."""
-        reply = Reply()
+        reply = Reply(Languages(self._core.config.language, self._core.config.language))
         task = asyncio.create_task(self._serve(inv, reply), name=f"skald-{inv.id}-{inv.command}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -86,15 +87,36 @@ class Router:
             if len(c.words) == 2 and words and c.words[0] == words[0]
         )
         if subs and len(words) == 1:
-            raise UserError(f"/{words[0]} needs a subcommand: {', '.join(subs)}.")
+            raise UserError(
+                _(
+                    "/{command} needs a subcommand: {subcommands}.",
+                    command=words[0],
+                    subcommands=Join(tuple(subs)),
+                )
+            )
         if subs:
             close = difflib.get_close_matches(words[1], subs, n=1)
-            hint = f" Did you mean /{words[0]} {close[0]}?" if close else ""
-            raise UserError(f"/{words[0]} has no subcommand {words[1]!r}.{hint}")
+            if close:
+                raise UserError(
+                    _(
+                        "/{command} has no subcommand {word}. Did you mean /{command} {close}?",
+                        command=words[0],
+                        word=repr(words[1]),
+                        close=close[0],
+                    )
+                )
+            raise UserError(
+                _("/{command} has no subcommand {word}.", command=words[0], word=repr(words[1]))
+            )
         names = {c.words[0] for c in commands.values()}
         close = difflib.get_close_matches(words[0] if words else "", names, n=1)
-        hint = f" Did you mean /{close[0]}?" if close else " Type /help to see the commands."
-        raise UserError(f"Unknown command /{key}.{hint}")
+        if close:
+            raise UserError(
+                _("Unknown command /{command}. Did you mean /{close}?", command=key, close=close[0])
+            )
+        raise UserError(
+            _("Unknown command /{command}. Type /help to see the commands.", command=key)
+        )
 
     async def _serve(self, inv: Invocation, reply: Reply) -> None:
         started = time.monotonic()
@@ -102,19 +124,22 @@ class Router:
         outcome = "ok"
         with log_fields(incident=inv.id, platform=inv.channel.platform, channel=inv.channel.scope):
             try:
-                # 1) Find and validate: cheap, before touching the database or the engine.
+                # 1) Whose language replies are in: the channel's preferences are kept in
+                # memory after their first read, so even a refusal is said in it at once.
+                prefs = await self._core.preferences(inv.channel.scope)
+                reply.speak(await self._core.languages(inv.channel, inv.user, prefs))
+                # 2) Find and validate: cheap, before the engine or any other table.
                 spec = self.resolve(inv.command)
                 plugin = spec.plugin
                 add_fields(plugin=plugin)
                 options = build_options(spec.options_type, spec.options, dict(inv.options))
-                # 2) Checks, in the order that tells the user the most useful thing first.
+                # 3) Checks, in the order that tells the user the most useful thing first.
                 self.permissions.check(spec, inv)
-                # Accepted before any database read, so adapters show "working" at once.
+                # Accepted before the controls are read, so adapters show "working" at once.
                 reply.accept()
                 controls = await self._core.controls.load(inv.channel.scope)
                 await self._check_controls(spec, inv, controls)
-                # 3) The channel's rating: the request must fit it, and so must the reply.
-                prefs = await self._core.preferences(inv.channel.scope)
+                # 4) The channel's rating: the request must fit it, and so must the reply.
                 rating = self._core.rating(inv.channel, prefs)
                 matcher = self._core.matcher(rating, controls.phrases)
                 if not self.permissions.requires_admin(spec):
@@ -123,7 +148,7 @@ class Router:
                 # A refused request does not count as a use: the cooldown comes last.
                 self.cooldowns.check(spec, inv, controls.cooldown(spec.name))
                 reply.guard(matcher, rating)
-                # 4) The handler, with everything it needs, under a deadline.
+                # 5) The handler, with everything it needs, under a deadline.
                 ctx = self._context(spec, inv, options, reply, prefs, rating)
                 instance = self._core.plugins.instance(spec.plugin)
                 async with asyncio.timeout(self._timeout):
@@ -135,20 +160,26 @@ class Router:
                 outcome = "timeout"
                 log.warning("/%s timed out after %ss", inv.command, self._timeout)
                 await reply.notice(
-                    f"That took too long (over {self._timeout:g} s) and was stopped.",
+                    _(
+                        "That took too long (over {seconds:g} s) and was stopped.",
+                        seconds=self._timeout,
+                    ),
                     kind="error",
                 )
             except asyncio.CancelledError:
                 outcome = "cancelled"
-                await reply.notice("Stopped.", kind="info")
+                await reply.notice(_("Stopped."), kind="info")
                 raise
             except EngineRestarting as exc:
                 outcome = "engine_died"
                 log.error("engine died during the request: %s", exc)
                 await reply.notice(
-                    "The language model stopped while writing this reply, so it is "
-                    "incomplete. It is restarting: please try again in a minute. "
-                    f"(incident {inv.id})",
+                    _(
+                        "The language model stopped while writing this reply, so it is "
+                        "incomplete. It is restarting: please try again in a minute. "
+                        "(incident {incident})",
+                        incident=inv.id,
+                    ),
                     kind="error",
                     private=False,
                 )
@@ -156,8 +187,11 @@ class Router:
                 outcome = "interrupted"
                 log.error("reply interrupted: %s", exc)
                 await reply.notice(
-                    "The reply was cut off: the language model server stopped part-way. "
-                    f"Please try again. (incident {inv.id})",
+                    _(
+                        "The reply was cut off: the language model server stopped part-way. "
+                        "Please try again. (incident {incident})",
+                        incident=inv.id,
+                    ),
                     kind="error",
                     private=False,
                 )
@@ -165,22 +199,29 @@ class Router:
                 outcome = "engine_unavailable"
                 log.error("engine unavailable: %s", exc)
                 await reply.notice(
-                    "The language model is not available right now. Please try again "
-                    f"later. (incident {inv.id})",
+                    _(
+                        "The language model is not available right now. Please try again "
+                        "later. (incident {incident})",
+                        incident=inv.id,
+                    ),
                     kind="error",
                 )
             except EngineError as exc:
                 outcome = "engine_error"
                 log.error("engine error: %s", exc, exc_info=True)
                 await reply.notice(
-                    f"The language model failed on this request. (incident {inv.id})",
+                    _(
+                        "The language model failed on this request. (incident {incident})",
+                        incident=inv.id,
+                    ),
                     kind="error",
                 )
             except Exception:
                 outcome = "failed"
                 log.exception("incident %s: /%s by %s failed", inv.id, inv.command, inv.user.id)
                 await reply.notice(
-                    f"Something went wrong on our side. (incident {inv.id})", kind="error"
+                    _("Something went wrong on our side. (incident {incident})", incident=inv.id),
+                    kind="error",
                 )
             finally:
                 reply.close()
@@ -193,9 +234,11 @@ class Router:
     ) -> None:
         """Refuse users blocked in the workspace and plugins switched off in the channel."""
         if not inv.user.is_admin and await self._core.controls.is_blocked(inv.channel, inv.user.id):
-            raise UserError("The admins of this workspace have blocked you from using Skald.")
+            raise UserError(_("The admins of this workspace have blocked you from using Skald."))
         if spec.plugin in controls.disabled:
-            raise UserError(f"/{spec.words[0]} is turned off in this channel by its admins.")
+            raise UserError(
+                _("/{command} is turned off in this channel by its admins.", command=spec.words[0])
+            )
 
     def _context(
         self,
@@ -207,7 +250,7 @@ class Router:
         rating: str,
     ) -> Context[object]:
         core = self._core
-        language = prefs.text("language")
+        language = reply.languages.public
         guidance = core.rating_guidance.render(language, rating)
         return Context(
             options=options,
@@ -229,4 +272,9 @@ def check_request(options: object, matcher: Matcher, rating: str) -> None:
     for f in dataclasses.fields(options):
         value = getattr(options, f.name)
         if isinstance(value, str) and matcher.find(value) is not None:
-            raise UserError(f"This channel's rating ({rating}) does not allow that request.")
+            raise UserError(
+                _(
+                    "This channel's rating ({rating}) does not allow that request.",
+                    rating=choice(rating),
+                )
+            )

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, get_args
 from bot import Context, Param, Plugin, Pref, command
 from bot.echo import EchoDetector
 from bot.errors import OptionError, UserError
+from bot.i18n import Join, _, choice, choices
 from bot.lines import line_key, verse_lines
 from bot.script import mostly_in
 
@@ -28,15 +29,8 @@ SECTION_LINES = {
     "hook": 2,
     "outro": 2,
 }
-SECTION_NAMES_ZH = {
-    "intro": "前奏",
-    "verse": "主歌",
-    "pre-chorus": "导歌",
-    "chorus": "副歌",
-    "bridge": "桥段",
-    "hook": "记忆句",
-    "outro": "尾声",
-}
+# Each language's names of the sections are in the catalogs.
+SECTION_NAMES = choices("intro", "verse", "pre-chorus", "chorus", "bridge", "hook", "outro")
 # Sections sung the same way every time they come back.
 REPEATED = {"chorus", "hook"}
 MAX_SECTIONS = 12
@@ -74,16 +68,17 @@ def parse_structure(text: str) -> list[str]:
                 break
             raise OptionError(
                 "structure",
-                "use sections "
-                + ", ".join(SECTION_LINES)
-                + " joined by -, e.g. verse-chorus-verse-chorus.",
+                _(
+                    "use sections {sections} joined by -, e.g. verse-chorus-verse-chorus.",
+                    sections=Join(tuple(SECTION_LINES)),
+                ),
             )
         sections.append(match)
         rest = rest[len(match) :]
     if not sections:
-        raise OptionError("structure", "name at least one section, e.g. verse-chorus.")
+        raise OptionError("structure", _("name at least one section, e.g. verse-chorus."))
     if len(sections) > MAX_SECTIONS:
-        raise OptionError("structure", f"at most {MAX_SECTIONS} sections.")
+        raise OptionError("structure", _("at most {limit} sections.", limit=MAX_SECTIONS))
     return sections
 
 
@@ -94,7 +89,8 @@ def section_labels(sections: list[str], language: str) -> list[str]:
     labels = []
     for section in sections:
         seen[section] += 1
-        name = SECTION_NAMES_ZH[section] if language == "zh" else section.title()
+        name = choice(section).render(language)
+        name = name[:1].upper() + name[1:]  # "Verse"; no change where letters have no case
         number = f" {seen[section]}" if totals[section] > 1 else ""
         labels.append(f"{name}{number}")
     return labels
@@ -135,7 +131,7 @@ class Lyrics(Plugin):
                     topic=opts.topic,
                     genre=genre,
                     mood=opts.mood,
-                    section=SECTION_NAMES_ZH[section] if ctx.language == "zh" else section,
+                    section=choice(section).render(ctx.language),
                     count=SECTION_LINES[section],
                     previous="\n\n".join(song),
                 )
@@ -178,7 +174,7 @@ async def write_section(ctx: Context[LyricsOptions], *, count: int, **values: An
             if await section.take(ctx, [pending]):
                 return lines
     if not lines:
-        raise UserError("The model wrote no lines for this song. Please try again.")
+        raise UserError(_("The model wrote no lines for this song. Please try again."))
     return lines
 
 

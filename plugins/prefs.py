@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from bot import AutocompleteRequest, Context, NoOptions, Param, Plugin, Range, command
+from bot.i18n import _, _n
 
 
 async def suggest_keys(request: AutocompleteRequest) -> Sequence[str]:
@@ -79,8 +80,21 @@ class Prefs(Plugin):
         """Every declared key with its value here; keys set in this channel are marked."""
         lines = []
         for pref, value, is_set in ctx.prefs.items():
-            origin = "" if is_set else "  (default)"
-            lines.append(f"{pref.key} = {_show(value)}{origin}  — {pref.description}")
+            if is_set:
+                line = _(
+                    "{key} = {value}  — {description}",
+                    key=pref.key,
+                    value=_show(value),
+                    description=_(pref.description),
+                )
+            else:
+                line = _(
+                    "{key} = {value}  (default)  — {description}",
+                    key=pref.key,
+                    value=_show(value),
+                    description=_(pref.description),
+                )
+            lines.append(ctx.text(line))
         await ctx.reply.write("\n".join(lines))
 
     @command("prefs set", "Change one of this channel's preferences", admin=True)
@@ -97,33 +111,57 @@ class Prefs(Plugin):
         """Remove the channel's own value of a key."""
         pref = ctx.core.catalog.get(ctx.options.key)
         await ctx.core.prefs.reset(ctx.channel.scope, pref.key, actor=ctx.user.id)
-        await ctx.reply.write(f"{pref.key} = {_show(pref.default)}  (default)")
+        await ctx.reply.write(
+            _("{key} = {value}  (default)", key=pref.key, value=_show(pref.default))
+        )
 
     @command("prefs forget", "Delete everything stored for this channel", admin=True)
     async def forget(self, ctx: Context[ForgetOptions]) -> None:
         """Delete preferences, history, every plugin's state, the audit trail and exports."""
         if not ctx.options.confirm:
             await ctx.reply.write(
-                "This deletes this channel's preferences, admin settings, stories, quizzes, "
-                "scores, message history, change history and exports. Run "
-                "/prefs forget confirm:true to go ahead."
+                _(
+                    "This deletes this channel's preferences, admin settings, stories, quizzes, "
+                    "scores, message history, change history and exports. Run "
+                    "/prefs forget confirm:true to go ahead."
+                )
             )
             return
         rows, files = await ctx.core.forget(ctx.channel)
-        exports = f" and {files} export files" if files else ""
-        await ctx.reply.write(f"Forgot this channel: {rows} stored rows{exports} deleted.")
+        forgot = _n(
+            "Forgot this channel: {n} stored row deleted.",
+            "Forgot this channel: {n} stored rows deleted.",
+            rows,
+        )
+        if files:
+            forgot = _n(
+                "Forgot this channel: {rows} stored rows and {n} export file deleted.",
+                "Forgot this channel: {rows} stored rows and {n} export files deleted.",
+                files,
+                rows=rows,
+            )
+        await ctx.reply.write(forgot)
 
     @command("prefs history", "Show recent changes to this channel's settings", admin=True)
     async def history(self, ctx: Context[HistoryOptions]) -> None:
         """Who changed which preference or admin setting, when, from what to what."""
         entries = await ctx.core.audit.recent(ctx.channel.scope, ctx.options.count)
         if not entries:
-            await ctx.reply.write("No settings have been changed in this channel yet.")
+            await ctx.reply.write(_("No settings have been changed in this channel yet."))
             return
+        unset = ctx.text(_("(unset)"))
         lines = []
         for e in entries:
-            old = "(unset)" if e.old is None else _show(e.old)
-            new = "(unset)" if e.new is None else _show(e.new)
-            lines.append(f"{e.when}  user {e.actor}  {e.setting}: {old} → {new}")
+            old = unset if e.old is None else _show(e.old)
+            new = unset if e.new is None else _show(e.new)
+            line = _(
+                "{when}  user {user}  {setting}: {old} → {new}",
+                when=e.when,
+                user=e.actor,
+                setting=e.setting,
+                old=old,
+                new=new,
+            )
+            lines.append(ctx.text(line))
         # Admins' own filter phrases may appear here: theirs to read, not the filter's.
         await ctx.reply.write("\n".join(lines), filtered=False)

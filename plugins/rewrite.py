@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from bot import AutocompleteRequest, Context, Param, Plugin, command
+from bot.i18n import choices
 
-SUGGESTED_STYLES = (
+# Offered as people type; prompts name a suggested style in their own language.
+SUGGESTED_STYLES = choices(
     "noir",
     "shakespearean",
     "fairy tale",

@@ -18,9 +18,12 @@ from bot import (
     command,
 )
 from bot.errors import UserError
+from bot.i18n import Join, Text, _, _n, choice, choices
 
 # Plugins a channel cannot switch off: without them its admins could not switch them back.
 ALWAYS_ON = frozenset({"skald", "prefs", "help"})
+# Where a plugin came from, as /skald plugins names it.
+SOURCE_KINDS = choices("builtin", "file", "entry_point")
 # A platform mention (<@123>, <@!123>, <@U123|name>) or a bare id.
 _MENTION = re.compile(r"^<@!?([^>|]+)(?:\|[^>]*)?>$")
 
@@ -94,9 +97,12 @@ class Skald(Plugin):
         lines = []
         for name, lp in sorted(manager.loaded.items()):
             commands = ", ".join(f"/{c.name}" for c in lp.commands)
-            lines.append(f"{name} ({lp.source.kind}): {commands}")
+            lines.append(f"{name} ({ctx.text(choice(lp.source.kind))}): {commands}")
         for failure in manager.failures:
-            lines.append(f"{failure.label}: did not load: {failure.reason}")
+            line = _(
+                "{plugin}: did not load: {reason}", plugin=failure.label, reason=failure.reason
+            )
+            lines.append(ctx.text(line))
         await ctx.reply.write("\n".join(lines))
 
     @command("skald reload", "Reload a plugin without restarting the bot", admin=True)
@@ -104,7 +110,7 @@ class Skald(Plugin):
         """Reload one plugin (or load one that failed before); the old one stays on failure."""
         name = ctx.options.plugin
         if name == self.name:
-            raise UserError("The skald plugin cannot reload itself.")
+            raise UserError(_("The skald plugin cannot reload itself."))
         await ctx.reply.write(await ctx.core.reload_plugin(name))
 
     @command("skald disable", "Turn a plugin off in this channel", admin=True)
@@ -112,13 +118,16 @@ class Skald(Plugin):
         """Switch one plugin's commands off here."""
         name = _plugin(ctx, ctx.options.plugin)
         if name in ALWAYS_ON:
-            raise UserError(f"The {name} plugin cannot be turned off: admins need it.")
+            raise UserError(
+                _("The {plugin} plugin cannot be turned off: admins need it.", plugin=name)
+            )
         changed = await ctx.core.controls.change(
             ctx.channel.scope, f"disabled:{name}", True, ctx.user.id
         )
-        await ctx.reply.write(
-            f"{name} is {'now' if changed else 'already'} turned off in this channel."
-        )
+        if changed:
+            await ctx.reply.write(_("{plugin} is now turned off in this channel.", plugin=name))
+        else:
+            await ctx.reply.write(_("{plugin} is already turned off in this channel.", plugin=name))
 
     @command("skald enable", "Turn a plugin back on in this channel", admin=True)
     async def enable(self, ctx: Context[PluginOptions]) -> None:
@@ -127,25 +136,34 @@ class Skald(Plugin):
         changed = await ctx.core.controls.change(
             ctx.channel.scope, f"disabled:{name}", None, ctx.user.id
         )
-        await ctx.reply.write(f"{name} is {'now' if changed else 'already'} on in this channel.")
+        if changed:
+            await ctx.reply.write(_("{plugin} is now on in this channel.", plugin=name))
+        else:
+            await ctx.reply.write(_("{plugin} is already on in this channel.", plugin=name))
 
     @command("skald block", "Block a user from the bot in this whole workspace", admin=True)
     async def block(self, ctx: Context[UserOptions]) -> None:
         """Refuse every command from one user in this workspace."""
         target = user_id(ctx.options.user)
         if target == ctx.user.id:
-            raise UserError("You cannot block yourself.")
+            raise UserError(_("You cannot block yourself."))
         changed = await ctx.core.controls.set_blocked(ctx.channel, target, True, ctx.user.id)
-        state = "is now" if changed else "was already"
-        await ctx.reply.write(f"User {target} {state} blocked from Skald in this workspace.")
+        if changed:
+            done = _("User {user} is now blocked from Skald in this workspace.", user=target)
+        else:
+            done = _("User {user} was already blocked from Skald in this workspace.", user=target)
+        await ctx.reply.write(done)
 
     @command("skald unblock", "Let a blocked user use the bot again", admin=True)
     async def unblock(self, ctx: Context[UserOptions]) -> None:
         """Lift a workspace block."""
         target = user_id(ctx.options.user)
         changed = await ctx.core.controls.set_blocked(ctx.channel, target, False, ctx.user.id)
-        state = "can use Skald again" if changed else "was not blocked"
-        await ctx.reply.write(f"User {target} {state} in this workspace.")
+        if changed:
+            done = _("User {user} can use Skald again in this workspace.", user=target)
+        else:
+            done = _("User {user} was not blocked in this workspace.", user=target)
+        await ctx.reply.write(done)
 
     @command("skald cooldown", "Set how long people wait between uses here", admin=True)
     async def cooldown(self, ctx: Context[CooldownOptions]) -> None:
@@ -155,26 +173,37 @@ class Skald(Plugin):
             name = ctx.core.router.resolve(ctx.options.command).name
         seconds = ctx.options.seconds
         await ctx.core.controls.change(ctx.channel.scope, f"cooldown:{name}", seconds, ctx.user.id)
-        what = "every command" if name == "*" else f"/{name}"
+        what = _("every command") if name == "*" else f"/{name}"
         if seconds is None:
-            await ctx.reply.write(f"The cooldown of {what} is back to the bot's default here.")
+            done = _("The cooldown of {what} is back to the bot's default here.", what=what)
         else:
-            await ctx.reply.write(f"The cooldown of {what} is now {seconds} s in this channel.")
+            done = _(
+                "The cooldown of {what} is now {seconds} s in this channel.",
+                what=what,
+                seconds=seconds,
+            )
+        await ctx.reply.write(done)
 
     @command("skald filter", "Block a word or phrase in this channel, or unblock it", admin=True)
     async def filter(self, ctx: Context[FilterOptions]) -> None:
         """The channel's own filter phrases, blocked at every rating."""
         phrase = " ".join(ctx.options.phrase.split())
         if not ctx.core.filters.folding.fold(phrase.strip("*")):
-            raise UserError("Give a word or phrase with at least one letter or digit.")
+            raise UserError(_("Give a word or phrase with at least one letter or digit."))
         value = True if ctx.options.action == "add" else None
         changed = await ctx.core.controls.change(
             ctx.channel.scope, f"phrase:{phrase}", value, ctx.user.id
         )
-        verb = "blocked" if value else "no longer blocked"
-        note = "" if changed else " (no change)"
+        done = {
+            (True, True): _('"{phrase}" is blocked in this channel.', phrase=phrase),
+            (True, False): _('"{phrase}" is blocked in this channel (no change).', phrase=phrase),
+            (False, True): _('"{phrase}" is no longer blocked in this channel.', phrase=phrase),
+            (False, False): _(
+                '"{phrase}" is no longer blocked in this channel (no change).', phrase=phrase
+            ),
+        }[bool(value), changed]
         # The admin's own phrase, echoed to them: not the content filter's business.
-        await ctx.reply.write(f'"{phrase}" is {verb} in this channel{note}.', filtered=False)
+        await ctx.reply.write(done, filtered=False)
 
     @command("skald settings", "Show this channel's rating and admin settings", admin=True)
     async def settings(self, ctx: Context[NoOptions]) -> None:
@@ -186,23 +215,58 @@ class Skald(Plugin):
         stored = ctx.prefs.text("rating")
         rating = core.rating(ctx.channel, ctx.prefs)
         mature = core.mature_allowed(ctx.channel)
-        note = "" if stored == rating else f" (set to {stored}, not allowed here)"
         default_wait = core.config.router.cooldown_s
         cooldowns = [
-            f"{'every command' if k == '*' else '/' + k} {v:g} s"
+            _("every command {seconds:g} s", seconds=v)
+            if k == "*"
+            else _("/{command} {seconds:g} s", command=k, seconds=v)
             for k, v in sorted(controls.cooldowns.items())
         ]
-        lines = [
-            f"rating = {rating}{note}; mature allowed here: {'yes' if mature else 'no'}",
-            f"language = {ctx.prefs.text('language')}",
-            "plugins turned off here: " + (", ".join(sorted(controls.disabled)) or "none"),
-            "cooldowns here: "
-            + ("; ".join(cooldowns) or f"the bot's default ({default_wait:g} s per command)"),
-            "phrases blocked here: " + (", ".join(f'"{p}"' for p in controls.phrases) or "none"),
-            "users blocked in this workspace: " + (", ".join(blocked) or "none"),
-            f"stories and quiz records are kept {safety.retention_days:g} days",
+        none = _("none")
+        lines: list[Text] = [
+            _(
+                "rating = {rating}; mature allowed here: {mature}",
+                rating=choice(rating),
+                mature=_("yes") if mature else _("no"),
+            )
+            if stored == rating
+            else _(
+                "rating = {rating} (set to {stored}, not allowed here); "
+                "mature allowed here: {mature}",
+                rating=choice(rating),
+                stored=choice(stored),
+                mature=_("yes") if mature else _("no"),
+            ),
+            _("language = {language}", language=ctx.language),
+            _(
+                "plugins turned off here: {plugins}",
+                plugins=Join(tuple(sorted(controls.disabled))) if controls.disabled else none,
+            ),
+            _("cooldowns here: {cooldowns}", cooldowns=Join(tuple(cooldowns)))
+            if cooldowns
+            else _(
+                "cooldowns here: the bot's default ({seconds:g} s per command)",
+                seconds=default_wait,
+            ),
+            _(
+                "phrases blocked here: {phrases}",
+                phrases=Join(tuple(f'"{p}"' for p in controls.phrases))
+                if controls.phrases
+                else none,
+            ),
+            _(
+                "users blocked in this workspace: {users}",
+                users=Join(tuple(blocked)) if blocked else none,
+            ),
+            _n(
+                "stories and quiz records are kept {days:g} day",
+                "stories and quiz records are kept {days:g} days",
+                # 1.5 days is plural, as any count other than a whole 1.
+                int(days) if (days := safety.retention_days) == int(days) else 2,
+                days=days,
+            ),
         ]
-        await ctx.reply.write("\n".join(lines), filtered=False)
+        await ctx.reply.write("\n".join(ctx.text(line) for line in lines), filtered=False)
 
     @command("skald export", "Get a JSON file of everything stored for this channel", admin=True)
     async def export(self, ctx: Context[NoOptions]) -> None:
@@ -215,36 +279,46 @@ class Skald(Plugin):
         core = ctx.core
         status = core.engine_status()
         admission = core.admission
+        state = _("ready") if status.ready else _("not ready (starting or restarting)")
         lines = [
-            f"Engine: {status.backend}, model {status.model}",
-            f"State: {'ready' if status.ready else 'not ready (starting or restarting)'}",
-            f"Requests: {admission.running} running of {admission.capacity}, "
-            f"{admission.waiting} waiting in line",
-            f"Engine restarts: {status.restarts}",
-            f"Uptime: {uptime(time.monotonic() - core.started_at)}",
+            _("Engine: {backend}, model {model}", backend=status.backend, model=status.model),
+            _("State: {state}", state=state),
+            _(
+                "Requests: {running} running of {capacity}, {waiting} waiting in line",
+                running=admission.running,
+                capacity=admission.capacity,
+                waiting=admission.waiting,
+            ),
+            _("Engine restarts: {restarts}", restarts=status.restarts),
+            _("Uptime: {uptime}", uptime=uptime(time.monotonic() - core.started_at)),
+            *(_("Server {server}", server=server) for server in status.servers),
         ]
-        lines.extend(f"Server {server}" for server in status.servers)
-        await ctx.reply.write("\n".join(lines))
+        await ctx.reply.write("\n".join(ctx.text(line) for line in lines))
 
 
 def _plugin(ctx: Context[PluginOptions], name: str) -> str:
     name = name.strip().lower()
     if name not in ctx.core.plugins.loaded:
-        known = ", ".join(sorted(ctx.core.plugins.loaded))
-        raise UserError(f"There is no plugin {name!r}. Loaded plugins: {known}.")
+        raise UserError(
+            _(
+                "There is no plugin {name}. Loaded plugins: {loaded}.",
+                name=repr(name),
+                loaded=Join(tuple(sorted(ctx.core.plugins.loaded))),
+            )
+        )
     return name
 
 
-def uptime(seconds: float) -> str:
+def uptime(seconds: float) -> Text:
     """'3 d 4 h', '2 h 5 min', '42 s'."""
     whole = int(seconds)
     days, rest = divmod(whole, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:
-        return f"{days} d {hours} h"
+        return _("{days} d {hours} h", days=days, hours=hours)
     if hours:
-        return f"{hours} h {minutes} min"
+        return _("{hours} h {minutes} min", hours=hours, minutes=minutes)
     if minutes:
-        return f"{minutes} min {secs} s"
-    return f"{secs} s"
+        return _("{minutes} min {seconds} s", minutes=minutes, seconds=secs)
+    return _("{seconds} s", seconds=secs)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from bot import ChatMessage, Context, NoOptions, Param, Plugin, Pref, command
 from bot.errors import UserError
+from bot.i18n import _
 
 Genre = Literal[
     "fantasy", "mystery", "sci-fi", "horror", "romance", "adventure", "fairy-tale", "comedy"
@@ -109,7 +110,10 @@ class Story(Plugin):
         )
         if old is not None:
             await ctx.reply.notice(
-                f"The previous story ({_short(old['premise'])}) has ended; here begins a new one."
+                _(
+                    "The previous story ({premise}) has ended; here begins a new one.",
+                    premise=_short(old["premise"]),
+                )
             )
         messages = ctx.prompts.chat("start", genre=genre, premise=opts.premise, words=WORDS[length])
         text = await ctx.generate(messages, ctx.sampling("start", max_tokens=TOKENS[length]))
@@ -167,7 +171,7 @@ class Story(Plugin):
         await ctx.store.execute(
             "UPDATE story_stories SET ended_at = ? WHERE scope = ?", (time.time(), ctx.store.scope)
         )
-        await ctx.reply.notice("The End. Start another with /story start.")
+        await ctx.reply.notice(_("The End. Start another with /story start."))
 
 
 # The opening lines of a recap, in the channel's language.
@@ -249,7 +253,10 @@ async def require_story(ctx: Context[Any], *, running: bool) -> StoryState:
     story = await load_story(ctx)
     if story is None or (running and story.ended):
         raise UserError(
-            'There is no story running in this channel. Start one with /story start premise:"..."'
+            _(
+                "There is no story running in this channel. Start one with "
+                '/story start premise:"..."'
+            )
         )
     return story
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from bot import Context, Param, Plugin, Range, command
 from bot.context import Gate
 from bot.errors import UserError
+from bot.i18n import _, _n
 from bot.invocation import HistoryMessage
 
 SummaryLength = Literal["short", "medium", "long"]
@@ -42,7 +43,7 @@ class Summarize(Plugin):
         opts = ctx.options
         history = [m for m in await ctx.history.recent(opts.messages) if m.text.strip()]
         if not history:
-            raise UserError("There are no messages in this channel to summarize yet.")
+            raise UserError(_("There are no messages in this channel to summarize yet."))
         lines = [f"{m.author}: {_clip(m.text)}" for m in history]
         reply_tokens = TOKENS[opts.length]
         for start in range(len(lines)):
@@ -59,7 +60,11 @@ class Summarize(Plugin):
                 break
         if start:
             await ctx.reply.notice(
-                f"Only the last {len(lines) - start} messages fit; older ones were left out."
+                _n(
+                    "Only the last message fits; older ones were left out.",
+                    "Only the last {n} messages fit; older ones were left out.",
+                    len(lines) - start,
+                )
             )
         await ctx.generate(
             messages,

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from bot import Context, NoOptions, Param, Plugin, Pref, Range, command
 from bot.errors import OptionError, UserError
+from bot.i18n import SOURCE_LANGUAGE, _, _n
 from bot.script import is_han, mostly_in
 
 Level = Literal["beginner", "intermediate", "advanced"]
@@ -123,19 +124,20 @@ def question_problem(question: Question, topic: str, language: str) -> str | Non
     return None
 
 
-def format_quiz(topic: str, questions: list[Question]) -> str:
-    """The quiz as people read it."""
-    lines = [f"Quiz: {topic}"]
+def format_quiz(topic: str, questions: list[Question], language: str = SOURCE_LANGUAGE) -> str:
+    """The quiz as people read it, its frame in the channel's language."""
+    lines = [_("Quiz: {topic}", topic=topic).render(language)]
     for number, q in enumerate(questions, start=1):
         lines.append(f"{number}. {q.question}")
         lines.extend(
             f"   {letter}) {choice}" for letter, choice in zip(LETTERS, q.choices, strict=True)
         )
-    lines.append(
-        'Answer with /tutor answer answers:"'
-        + " ".join(LETTERS[i % 4] for i in range(len(questions)))
-        + '" (one letter per question).'
+    example = " ".join(LETTERS[i % 4] for i in range(len(questions)))
+    answer = _(
+        'Answer with /tutor answer answers:"{example}" (one letter per question).',
+        example=example,
     )
+    lines.append(answer.render(language))
     return "\n".join(lines)
 
 
@@ -146,8 +148,12 @@ def parse_answers(text: str, questions: int) -> list[str]:
     if any(ch not in LETTERS for ch in letters) or len(letters) != questions:
         raise OptionError(
             "answers",
-            f"give {questions} letters from A to D, one per question "
-            'in order, e.g. "' + " ".join(["A"] * questions) + '".',
+            _n(
+                'give {n} letter from A to D, e.g. "{example}".',
+                'give {n} letters from A to D, one per question in order, e.g. "{example}".',
+                questions,
+                example=" ".join(["A"] * questions),
+            ),
         )
     return letters
 
@@ -233,11 +239,23 @@ class Tutor(Plugin):
         """Generate a quiz with structured output, check every question, keep it, show it."""
         opts = ctx.options
         level = opts.level or ctx.prefs.text("tutor.level")
-        await ctx.reply.notice(f"Writing {opts.questions} questions on {opts.topic}…")
+        await ctx.reply.notice(
+            _n(
+                "Writing {n} question on {topic}…",
+                "Writing {n} questions on {topic}…",
+                opts.questions,
+                topic=opts.topic,
+            )
+        )
         questions = await write_quiz(ctx, opts.topic, opts.questions, level)
         if len(questions) < opts.questions:
             await ctx.reply.notice(
-                f"Only {len(questions)} of {opts.questions} questions passed the checks."
+                _n(
+                    "Only {n} of {asked} questions passed the checks.",
+                    "Only {n} of {asked} questions passed the checks.",
+                    len(questions),
+                    asked=opts.questions,
+                )
             )
         quiz = [
             {"question": q.question, "choices": list(q.choices), "answer": q.answer}
@@ -249,7 +267,7 @@ class Tutor(Plugin):
                 " VALUES (?, ?, ?, ?, ?)",
                 (ctx.store.scope, ctx.user.id, opts.topic, json.dumps(quiz), time.time()),
             )
-        await ctx.reply.write(format_quiz(opts.topic, questions))
+        await ctx.reply.write(format_quiz(opts.topic, questions, ctx.language))
 
     @command("tutor answer", "Answer your open quiz")
     async def answer(self, ctx: Context[AnswerOptions]) -> None:
@@ -259,7 +277,7 @@ class Tutor(Plugin):
             (ctx.store.scope, ctx.user.id),
         )
         if row is None:
-            raise UserError("You have no open quiz here. Start one with /tutor quiz topic:...")
+            raise UserError(_("You have no open quiz here. Start one with /tutor quiz topic:..."))
         quiz = json.loads(row["quiz"])
         letters = parse_answers(ctx.options.answers, len(quiz))
         correct = sum(given == q["answer"] for given, q in zip(letters, quiz, strict=True))
@@ -280,12 +298,25 @@ class Tutor(Plugin):
                 (ctx.store.scope, ctx.user.id),
             )
             total = await cursor.fetchone()
-        lines = [f"{correct} of {len(quiz)} correct on {row['topic']}."]
+        lines = [
+            ctx.text(
+                _(
+                    "{correct} of {total} correct on {topic}.",
+                    correct=correct,
+                    total=len(quiz),
+                    topic=row["topic"],
+                )
+            )
+        ]
         for number, (given, q) in enumerate(zip(letters, quiz, strict=True), start=1):
-            mark = "✓" if given == q["answer"] else f"✗ (answer: {q['answer']})"
+            wrong = _("✗ (answer: {letter})", letter=q["answer"])
+            mark = "✓" if given == q["answer"] else ctx.text(wrong)
             lines.append(f"{number}. {given} {mark}")
         assert total is not None
-        lines.append(f"Your score in this channel: {total[0]} of {total[1]}.")
+        score = _(
+            "Your score in this channel: {correct} of {total}.", correct=total[0], total=total[1]
+        )
+        lines.append(ctx.text(score))
         await ctx.reply.write("\n".join(lines))
 
     @command("tutor score", "Show your quiz score in this channel")
@@ -296,10 +327,16 @@ class Tutor(Plugin):
             (ctx.store.scope, ctx.user.id),
         )
         if row is None:
-            await ctx.reply.write("No quiz answered here yet. Try /tutor quiz topic:haiku")
+            await ctx.reply.write(_("No quiz answered here yet. Try /tutor quiz topic:haiku"))
             return
         await ctx.reply.write(
-            f"{row['correct']} of {row['answered']} correct over {row['quizzes']} quizzes."
+            _n(
+                "{correct} of {answered} correct over {n} quiz.",
+                "{correct} of {answered} correct over {n} quizzes.",
+                row["quizzes"],
+                correct=row["correct"],
+                answered=row["answered"],
+            )
         )
 
     @command("tutor feedback", "Get feedback on a piece of writing")
@@ -331,7 +368,7 @@ async def write_quiz(ctx: Context[Any], topic: str, count: int, level: str) -> l
         except (ValueError, KeyError, TypeError):
             continue  # cut off by max_tokens, most likely: one more try
     if questions is None:
-        raise UserError("I could not write a quiz on that topic this time. Please try again.")
+        raise UserError(_("I could not write a quiz on that topic this time. Please try again."))
     # The best candidate for each place: a question with no problem, else an off-topic one.
     slots: list[Question | None] = []
     fallback: list[Question | None] = []
@@ -363,7 +400,10 @@ async def write_quiz(ctx: Context[Any], topic: str, count: int, level: str) -> l
             elif problem == "off topic" and fallback[index] is None:
                 fallback[index] = fresh
     chosen = [q if q is not None else f for q, f in zip(slots, fallback, strict=True)]
-    return [q for q in chosen if q is not None]
+    found = [q for q in chosen if q is not None]
+    if not found:
+        raise UserError(_("I could not write a quiz on that topic this time. Please try again."))
+    return found
 
 
 def _problem(question: Question, others: list[Question], topic: str, language: str) -> str | None:

@@ -381,10 +381,17 @@ class FakeSlack:
         existing.is_archived = is_archived
 
     def add_user(
-        self, user_id: str, name: str, *, real_name: str | None = None, admin: bool = False
+        self,
+        user_id: str,
+        name: str,
+        *,
+        real_name: str | None = None,
+        admin: bool = False,
+        locale: str = "en-US",
     ) -> None:
         """A user for `users.info` (a workspace admin with `admin=True`)."""
         self._users[user_id] = {
+            "locale": locale,
             "id": user_id,
             "team_id": self.team_id,
             "name": name,
@@ -907,7 +914,10 @@ class FakeSlack:
         user = self._users.get(str(params.get("user", "")))
         if user is None:
             raise ApiError("user_not_found")
-        return {"user": copy.deepcopy(user)}
+        shown = copy.deepcopy(user)
+        if str(params.get("include_locale", "")).lower() not in ("true", "1"):
+            shown.pop("locale", None)  # Slack sends it only when asked
+        return {"user": shown}
 
     # -- helpers --------------------------------------------------------------------
 

@@ -17,13 +17,15 @@ Script = Callable[[Sequence[ChatMessage], GenerationParams], str]
 
 def default_script(messages: Sequence[ChatMessage], params: GenerationParams) -> str:
     """A plausible reply: a quiz that fits the schema, or a sentence naming the request."""
+    last = messages[-1].content.splitlines()[0][:60]
     if params.json_schema is not None:
+        # Questions that repeat the request's first line: on its topic, in its language.
         items = params.json_schema["properties"]["questions"]["minItems"]
         return json.dumps(
             {
                 "questions": [
                     {
-                        "question": f"Question number {i + 1}?",
+                        "question": f"Question number {i + 1}: {last}?",
                         "choices": ["one", "two", "three", "four"],
                         "answer": "ABCD"[i % 4],
                     }
@@ -31,7 +33,6 @@ def default_script(messages: Sequence[ChatMessage], params: GenerationParams) ->
                 ]
             }
         )
-    last = messages[-1].content.splitlines()[0][:60]
     # A Chinese prompt gets a Chinese reply, as from a model that follows its prompt.
     reply = (
         "脚本回复："

@@ -12,7 +12,7 @@ from tests.conftest import Console
     [
         ("/stroy start premise:x", "⚠ Unknown command /stroy. Did you mean /story?"),
         ("/story strat", "⚠ /story has no subcommand 'strat'. Did you mean /story start?"),
-        ("/story", "⚠ /story needs a subcommand: continue, end, recap, start."),
+        ("/story", "⚠ /story needs a subcommand: continue, end, recap, and start."),
         ("/story start", "⚠ `premise`: is required (What the story is about)."),
         (
             "/summarize messages:500",
@@ -25,7 +25,7 @@ from tests.conftest import Console
         (
             "/prefs set key:story.genre value:western",
             "⚠ `story.genre`: must be one of fantasy, "
-            "mystery, sci-fi, horror, romance, adventure, fairy-tale, comedy (got 'western').",
+            "mystery, sci-fi, horror, romance, adventure, fairy-tale, or comedy (got 'western').",
         ),
         (
             "/story start premise:" + "x" * 20_000,
@@ -35,17 +35,17 @@ from tests.conftest import Console
         (
             "/story start premise:x genre:western",
             "⚠ `genre`: must be one of fantasy, mystery, "
-            "sci-fi, horror, romance, adventure, fairy-tale, comedy (got 'western').",
+            "sci-fi, horror, romance, adventure, fairy-tale, or comedy (got 'western').",
         ),
         (
             "/summarize colour:blue",
             "⚠ /summarize has no option `colour`. Usage: /summarize "
-            "[messages:<int>] [length:<short|medium|long>]",
+            "[messages:<whole number>] [length:<short|medium|long>]",
         ),
         (
             "/summarize please",
             "⚠ I don't know where 'please' goes. Usage: /summarize "
-            "[messages:<int>] [length:<short|medium|long>]",
+            "[messages:<whole number>] [length:<short|medium|long>]",
         ),
         (
             "/rewrite text:hi styel:noir",

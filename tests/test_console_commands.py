@@ -92,14 +92,14 @@ async def test_summarize_reads_the_console_channel(
 
 async def test_quiz_then_graded_answers_build_a_score(console: Console) -> None:
     out = await console.type("/tutor quiz topic:haiku questions:3")
-    assert "1. Question number 1?" in out and "   D) four" in out
+    assert "1. Question number 1" in out and "   D) four" in out
     out = await console.type('/tutor answer answers:"A B D"')
     assert "2 of 3 correct" in out
     assert "Your score in this channel: 2 of 3." in out
     out = await console.type("/tutor answer answers:A")
     assert "no open quiz" in out
     out = await console.type("/tutor score")
-    assert "2 of 3 correct over 1 quizzes" in out
+    assert "2 of 3 correct over 1 quiz." in out
 
 
 async def test_wrong_number_of_answers_is_one_clear_line(console: Console) -> None:
@@ -134,7 +134,7 @@ async def test_prefs_validate_against_declarations(console: Console) -> None:
     out = await console.type("/prefs set key:story.genre value:western")
     assert out.splitlines()[-1] == (
         "⚠ `story.genre`: must be one of fantasy, mystery, sci-fi, horror, romance, adventure, "
-        "fairy-tale, comedy (got 'western')."
+        "fairy-tale, or comedy (got 'western')."
     )
     out = await console.type("/prefs set key:story.genra value:mystery")
     assert "Did you mean `story.genre`?" in out

@@ -111,7 +111,11 @@ def test_subcommands_options_bounds_choices_and_autocomplete(
     style = next(o for o in by_name["rewrite"]["options"] if o["name"] == "style")
     assert style["autocomplete"] is True and "choices" not in style
     lyrics_mood = next(o for o in by_name["lyrics"]["options"] if o["name"] == "mood")
-    assert {"name": "happy", "value": "happy"} in lyrics_mood["choices"]
+    assert {
+        "name": "happy",
+        "value": "happy",
+        "name_localizations": {"zh-CN": "快乐", "zh-TW": "快樂"},
+    } in lyrics_mood["choices"]
     # Commands only work in servers (preferences belong to a server's channels).
     assert all(c["dm_permission"] is False for c in by_name.values())
 

@@ -187,7 +187,7 @@ async def test_a_users_budget_follows_them_across_channels(fair_core: CoreFactor
     assert text_of(await events(core.dispatch(rewrite(BUSY)).reply))
     got = await events(core.dispatch(rewrite(QUIET)).reply)
     assert notices_of(got) == [
-        "You have used up your 5 tokens for this day. Please try again in 24 hours."
+        "You have used up your 5 tokens for today. Please try again in 24 hours."
     ]
     await core.close()
 

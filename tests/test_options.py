@@ -48,13 +48,13 @@ def test_values_from_text_become_typed() -> None:
         ({"text": "a", "count": "2.5"}, "`count`: must be a whole number from 1 to 5 (got '2.5')."),
         ({"text": "a", "ratio": "2"}, "`ratio`: must be a number from 0 to 1 (got '2')."),
         ({"text": "a", "loud": "maybe"}, "`loud`: must be true or false (got 'maybe')."),
-        ({"text": "a", "size": "xl"}, "`size`: must be one of s, m, l (got 'xl')."),
-        ({"text": "a", "tone": "cold"}, "`tone`: must be one of warm, dry-wit (got 'cold')."),
+        ({"text": "a", "size": "xl"}, "`size`: must be one of s, m, or l (got 'xl')."),
+        ({"text": "a", "tone": "cold"}, "`tone`: must be one of warm or dry-wit (got 'cold')."),
         ({}, "`text`: is required (Some text)."),
         (
             {"text": "a", "colour": "red"},
             "`colour`: is not an option of this command (options: "
-            "count, loud, ratio, size, text, tone).",
+            "count, loud, ratio, size, text, and tone).",
         ),
     ],
 )
@@ -63,7 +63,7 @@ def test_a_wrong_value_names_the_option_and_what_is_allowed(
 ) -> None:
     with pytest.raises(OptionError) as caught:
         build(**raw)
-    assert caught.value.message == message
+    assert str(caught.value.message) == message
 
 
 def test_declarations_become_plain_data_for_the_adapters() -> None:

@@ -51,7 +51,7 @@ async def test_the_readme_example_plugin_loads_and_runs(tmp_path: Path, folder: 
     out = await console.type('/haiku subject:"the first frost"')
     assert "Scripted reply to: Write a haiku about the first frost with a autumn season" in out
     out = await console.type("/prefs set key:haiku.season value:monsoon")
-    assert "`haiku.season`: must be one of spring, summer, autumn, winter" in out
+    assert "`haiku.season`: must be one of spring, summer, autumn, or winter" in out
     await console.type("/prefs set key:language value:zh", "/haiku 初霜")
     assert engine.last_prompt() == "写一首关于初霜的俳句，用一个autumn的季语。"
     await core.close()

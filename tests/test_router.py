@@ -60,7 +60,8 @@ async def test_config_can_name_admins_and_make_more_commands_admin_only(tmp_path
     text, _ = await serve(core, invoke("prefs set", key="language", value="zh"))
     assert text == "language = zh"
     _, notices = await serve(core, invoke("story end", User("7", "guest")))
-    assert notices[0].text == "Only server admins can use /story end."
+    # The channel now speaks Chinese, and so does the refusal.
+    assert notices[0].text == "只有服务器管理员可以使用 /story end。"
     await core.close()
 
 

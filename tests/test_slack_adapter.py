@@ -530,7 +530,7 @@ async def test_history_pages_through_threads_and_explains_missing_scopes() -> No
         slack.fail_next("conversations.history", "missing_scope", needed="groups:history")
         with pytest.raises(UserError) as caught:
             await SlackHistory(client, "C9").recent(10)
-        assert caught.value.message == (
+        assert str(caught.value.message) == (
             "I can't read this channel's messages: a workspace admin needs to add the "
             "groups:history scope to the Skald app and reinstall it."
         )

@@ -13,6 +13,7 @@ from benchmarks.quality.items import Item
 from bot.commandline import parse_command
 from bot.core import Core
 from bot.errors import UserError
+from bot.i18n import render
 from bot.invocation import ChannelRef, HistoryMessage, Invocation, User
 from bot.reply import Attachment, MessageBreak, Notice, Progress, Reply, TextDelta
 from engine import ChatMessage, Engine, EngineStatus, GenerationParams, Usage
@@ -118,14 +119,14 @@ async def _collect(reply: Reply) -> tuple[str, list[str]]:
 
 
 async def run_line(
-    core: Core, channel: ChannelRef, history: StaticHistory, line: str
+    core: Core, channel: ChannelRef, history: StaticHistory, line: str, language: str = "en"
 ) -> StepResult:
     """Type one command line in a channel; wait for the whole reply."""
     started = time.monotonic()
     try:
         parsed = parse_command(line, core.plugins.commands)
     except UserError as exc:
-        return StepResult(line, "", [exc.message], time.monotonic() - started)
+        return StepResult(line, "", [render(exc.message, language)], time.monotonic() - started)
     run = core.dispatch(Invocation(parsed.name, parsed.options, channel, USER, history))
     text, notices = await _collect(run.reply)
     await run.wait()
@@ -143,7 +144,7 @@ async def run_item(core: Core, item: Item) -> ItemRun:
         result.error = "could not set the language: " + " ".join(answer.notices)
         return result
     for line in item.steps:
-        result.steps.append(await run_line(core, channel, history, line))
+        result.steps.append(await run_line(core, channel, history, line, item.language))
     if item.kind == "quiz":
         row = await core.db.fetchone(
             "SELECT quiz FROM tutor_quizzes WHERE scope = ?", (channel.scope,)

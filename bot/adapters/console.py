@@ -11,6 +11,7 @@ from typing import TextIO
 from bot.commandline import is_command, parse_command
 from bot.core import Core
 from bot.errors import UserError
+from bot.i18n import _, _n, render
 from bot.invocation import ChannelRef, Invocation, User
 from bot.memory.history import LoggedHistory
 from bot.reply import Attachment, MessageBreak, Notice, Progress, Reply, TextDelta
@@ -47,7 +48,9 @@ class ConsoleAdapter:
     async def run(self) -> None:
         """Serve lines until end of input."""
         if self.interactive:
-            self._print("Skald is ready. Type /help for the commands, Ctrl-D to quit.\n")
+            languages = await self.core.languages(CHANNEL, self.user)
+            hello = _("Skald is ready. Type /help for the commands, Ctrl-D to quit.")
+            self._print(hello.render(languages.private) + "\n")
         loop = asyncio.get_running_loop()
         lines: asyncio.Queue[str | None] = asyncio.Queue()
         # The next prompt appears only once the previous reply is printed.
@@ -95,7 +98,8 @@ class ConsoleAdapter:
         try:
             parsed = parse_command(line, self.core.plugins.commands)
         except UserError as exc:
-            self._notice(Notice(exc.message, kind="error"))
+            languages = await self.core.languages(CHANNEL, self.user)
+            self._notice(Notice(render(exc.message, languages.private), kind="error"))
             return
         inv = Invocation(parsed.name, parsed.options, CHANNEL, self.user, self.history)
         run = self.core.dispatch(inv)
@@ -126,7 +130,9 @@ class ConsoleAdapter:
             elif isinstance(event, Notice | Attachment):
                 if not at_line_start:
                     self._print("\n")
-                self._notice(event if isinstance(event, Notice) else _saved(event))
+                self._notice(
+                    event if isinstance(event, Notice) else _saved(event, reply.languages.private)
+                )
                 at_line_start = True
             elif isinstance(event, Progress):
                 # Status, not reply: on stderr, where loading progress goes too.
@@ -145,7 +151,13 @@ class ConsoleAdapter:
         self.stdout.flush()
 
 
-def _saved(attachment: Attachment) -> Notice:
+def _saved(attachment: Attachment, locale: str) -> Notice:
     """The console's person runs the bot: the file is already on their disk."""
-    where = attachment.path or attachment.filename
-    return Notice(f"Saved {attachment.filename} ({len(attachment.content):,} bytes): {where}")
+    saved = _n(
+        "Saved {name} ({n:,} byte): {where}",
+        "Saved {name} ({n:,} bytes): {where}",
+        len(attachment.content),
+        name=attachment.filename,
+        where=str(attachment.path or attachment.filename),
+    )
+    return Notice(saved.render(locale))

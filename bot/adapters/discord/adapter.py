@@ -21,6 +21,7 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
 from bot.adapters.discord.commands import (
+    CatalogTranslator,
     CommandDeclarationError,
     CommandHooks,
     admin_permission,
@@ -36,6 +37,7 @@ from bot.adapters.discord.pacing import EditPacers
 from bot.adapters.discord.threads import PluginThreads
 from bot.config import DiscordSettings
 from bot.core import Core
+from bot.i18n import COMMAND_NAME, N_, Languages, Message, Text, _, _p, locale_of, render
 from bot.invocation import ChannelRef, Invocation, User
 from bot.loader import PluginManager
 from bot.plugin import CommandSpec
@@ -55,16 +57,17 @@ MAX_RATELIMIT_WAIT_S = 30.0
 # At shutdown, streams get this long to show their final text.
 SHUTDOWN_GRACE_S = 10.0
 
-RESTARTED = "That reply is from before my last restart: run the command again."
-GONE = "That command is not available any more (its plugin was unloaded or changed)."
+RESTARTED = N_("That reply is from before my last restart: run the command again.")
+GONE = N_("That command is not available any more (its plugin was unloaded or changed).")
 
-# The permissions a reply can need in a channel, in the order a missing one is named.
+# The permissions a reply can need in a channel, in the order a missing one is named, as
+# Discord's own settings call them.
 _REPLY_PERMISSIONS = (
-    ("view_channel", "View Channel"),
-    ("send_messages", "Send Messages"),
-    ("send_messages_in_threads", "Send Messages in Threads"),
-    ("create_public_threads", "Create Public Threads"),
-    ("read_message_history", "Read Message History"),
+    ("view_channel", N_("View Channel")),
+    ("send_messages", N_("Send Messages")),
+    ("send_messages_in_threads", N_("Send Messages in Threads")),
+    ("create_public_threads", N_("Create Public Threads")),
+    ("read_message_history", N_("Read Message History")),
 )
 
 
@@ -179,7 +182,7 @@ class DiscordAdapter:
             await self.sync(self.settings.guild or None, only_if_changed=True)
         self._gateway = asyncio.create_task(self._connect(), name="discord-gateway")
         ready = asyncio.create_task(self.client.wait_until_ready())
-        done, _ = await asyncio.wait(
+        done, _pending = await asyncio.wait(
             {self._gateway, ready}, timeout=READY_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
         )
         if ready not in done:
@@ -251,17 +254,19 @@ class DiscordAdapter:
         finally:
             await self.client.close()
             discord.http.Route.BASE = self._saved_base
-        return len(self.payload())
+        return len(await self.payload())
 
-    def payload(self) -> list[dict[str, Any]]:
-        """The exact registration payload a sync sends."""
+    async def payload(self) -> list[dict[str, Any]]:
+        """The exact registration payload a sync sends, localized."""
         assert self.tree is not None
-        return registration_payload(self.tree)
+        if self.tree.translator is None:
+            await self.tree.set_translator(CatalogTranslator())
+        return await registration_payload(self.tree)
 
     async def sync(self, guild: str | None, *, only_if_changed: bool) -> bool:
         """Register the commands globally or in one server; returns True if it did."""
         assert self.tree is not None
-        payload = self.payload()
+        payload = await self.payload()
         digest = payload_hash(payload)
         key = sync_key(guild)
         if only_if_changed and await self.core.db.get_meta(key) == digest:
@@ -314,16 +319,27 @@ class DiscordAdapter:
             return
         spec = self.core.plugins.commands.get(name)
         if spec is None or self._closing:
-            await InteractionReply(interaction).notice(
-                Notice("Skald is restarting; try again in a moment." if spec else GONE, "error")
-            )
+            restarting = _("Skald is restarting; try again in a moment.")
+            await self._refuse(interaction, restarting if spec else _(GONE))
             return
         refusal = self._access_refusal(spec, interaction)
         if refusal:
-            await InteractionReply(interaction).notice(Notice(refusal, "error"))
+            await self._refuse(interaction, refusal)
             return
         inv = await self._invocation(interaction, spec, options)
         await self._serve(interaction, inv, spec)
+
+    async def _refuse(self, interaction: discord.Interaction[Any], message: Message) -> None:
+        """An ephemeral error in the person's language (their locale, else the channel's)."""
+        languages = await self._languages(interaction)
+        await InteractionReply(interaction).notice(
+            Notice(render(message, languages.private), "error")
+        )
+
+    async def _languages(self, interaction: discord.Interaction[Any]) -> Languages:
+        """The channel's language, and the person's from their Discord locale."""
+        channel = await self._channel_of(interaction)
+        return await self.core.languages(channel, User("", "", locale=_locale(interaction.locale)))
 
     async def _on_autocomplete(
         self, interaction: discord.Interaction[Any], name: str, option: str, current: str
@@ -347,7 +363,7 @@ class DiscordAdapter:
         parts = custom_id.split(":")
         if len(parts) != 3 or parts[0] != "skald":
             return
-        _, action, key = parts
+        _prefix, action, key = parts
         self._track()
         origin = self._origins.get(key)
         if action == "stop":
@@ -356,8 +372,11 @@ class DiscordAdapter:
             await self._stop(interaction, origin)
             return
         if origin is None:
+            # No deferral first: an ephemeral answer is as fast, and nothing else follows.
+            locale = _locale(interaction.locale)
+            text = _(RESTARTED).render(locale_of(locale) or self.core.config.language)
             with contextlib.suppress(discord.HTTPException):
-                await interaction.response.send_message(RESTARTED, ephemeral=True)
+                await interaction.response.send_message(text, ephemeral=True)
             return
         if not await self._acknowledge(interaction, thinking=True):
             return
@@ -366,12 +385,12 @@ class DiscordAdapter:
         if action == "continue":
             spec = self.core.plugins.commands.get(first.command)
             if spec is None or spec.follow_up is None:
-                await InteractionReply(interaction).notice(Notice(GONE, "error"))
+                await self._refuse(interaction, _(GONE))
                 return
             name, options = spec.follow_up, {}
         spec = self.core.plugins.commands.get(name)
         if spec is None:
-            await InteractionReply(interaction).notice(Notice(GONE, "error"))
+            await self._refuse(interaction, _(GONE))
             return
         user = self._user(interaction, spec)
         inv = Invocation(name, options, first.channel, user, first.history)
@@ -386,8 +405,8 @@ class DiscordAdapter:
             spec is not None and self._user(interaction, spec, force_check=True).is_admin
         )
         if not allowed:
-            await InteractionReply(interaction).notice(
-                Notice("Only the person who asked, or an admin, can stop this reply.", "error")
+            await self._refuse(
+                interaction, _("Only the person who asked, or an admin, can stop this reply.")
             )
             return
         log.info("discord: /%s stopped by a button", origin.invocation.command)
@@ -410,7 +429,15 @@ class DiscordAdapter:
             guild,
             channel or str(interaction.channel_id or ""),
             adult=_is_nsfw(interaction.channel),
+            # The server's preferred locale (community servers set it; others say en-US).
+            locale=_locale(interaction.guild_locale) if interaction.guild_id else None,
         )
+
+    async def _channel_of(self, interaction: discord.Interaction[Any]) -> ChannelRef:
+        """The channel a command belongs to: a plugin's thread belongs to its parent."""
+        channel_id = str(interaction.channel_id or "")
+        parent = await self._threads.parent_of(channel_id) if channel_id else None
+        return self._channel_ref(interaction, parent)
 
     def _user(
         self, interaction: discord.Interaction[Any], spec: CommandSpec, force_check: bool = False
@@ -423,11 +450,17 @@ class DiscordAdapter:
         is_admin = needs_admin and (
             perms.administrator or bool(getattr(perms, admin_permission(spec)))
         )
-        return User(str(member.id), member.display_name, is_admin=is_admin, roles=roles)
+        return User(
+            str(member.id),
+            member.display_name,
+            is_admin=is_admin,
+            roles=roles,
+            locale=_locale(interaction.locale),
+        )
 
     def _access_refusal(
         self, spec: CommandSpec, interaction: discord.Interaction[Any]
-    ) -> str | None:
+    ) -> Text | None:
         """Why config.yaml's per-command access rules refuse this member, or None."""
         rule = self.settings.access.get(spec.name)
         if rule is None:
@@ -440,7 +473,7 @@ class DiscordAdapter:
         def has(wanted: tuple[str, ...]) -> bool:
             return any(w in role_keys or w.casefold() in role_keys for w in wanted)
 
-        refused = f"You can't use /{spec.name} in this server."
+        refused = _("You can't use /{command} in this server.", command=spec.name)
         if user_id in rule.deny_users or has(rule.deny_roles):
             return refused
         if (rule.allow_users or rule.allow_roles) and not (
@@ -452,20 +485,13 @@ class DiscordAdapter:
     async def _invocation(
         self, interaction: discord.Interaction[Any], spec: CommandSpec, options: dict[str, object]
     ) -> Invocation:
-        channel_id = str(interaction.channel_id or "")
         # A plugin's thread (a story's) belongs to the channel it was opened from.
-        parent = await self._threads.parent_of(channel_id) if channel_id else None
+        channel = await self._channel_of(interaction)
         history = DiscordHistory(
             interaction.channel or self.client.get_partial_messageable(interaction.channel_id or 0),
             message_content=self.client.intents.message_content,
         )
-        return Invocation(
-            spec.name,
-            options,
-            self._channel_ref(interaction, parent),
-            self._user(interaction, spec),
-            history,
-        )
+        return Invocation(spec.name, options, channel, self._user(interaction, spec), history)
 
     # -- replies --
 
@@ -477,13 +503,15 @@ class DiscordAdapter:
         self._origins[inv.id] = origin
         while len(self._origins) > MAX_ORIGINS:
             self._origins.popitem(last=False)
-        thread = await self._joined_thread(interaction, inv, spec)
+        languages = await self.core.languages(inv.channel, inv.user)
+        thread = await self._joined_thread(interaction, inv, spec, languages.public)
         target = InteractionReply(
             interaction,
             key=inv.id,
             can_continue=bool(spec.follow_up),
             thread=thread,
             clock=self._clock,
+            language=languages.public,
         )
         channel = str(thread.id) if thread is not None else str(interaction.channel_id)
         bucket = self.pacers.bucket(channel)
@@ -495,16 +523,20 @@ class DiscordAdapter:
         except discord.HTTPException as exc:
             # The reply cannot be shown: stop generating it for nobody, and say why.
             run.cancel()
-            await self._explain(interaction, target, inv, exc)
+            await self._explain(interaction, target, inv, exc, languages.private)
         finally:
             await run.wait()
             origin.run = None
             self.pacers.forget_token(interaction.token)
         if spec.thread == "start" and run.reply.generated and target.messages:
-            await self._open_thread(interaction, inv, spec, target)
+            await self._open_thread(interaction, inv, spec, target, languages)
 
     async def _joined_thread(
-        self, interaction: discord.Interaction[Any], inv: Invocation, spec: CommandSpec
+        self,
+        interaction: discord.Interaction[Any],
+        inv: Invocation,
+        spec: CommandSpec,
+        language: str,
     ) -> discord.PartialMessageable | None:
         """The plugin's thread when the command joins it and was typed outside it."""
         if spec.thread != "join":
@@ -516,7 +548,9 @@ class DiscordAdapter:
             int(thread_id), guild_id=interaction.guild_id, type=discord.ChannelType.public_thread
         )
         with contextlib.suppress(discord.HTTPException):
-            await interaction.edit_original_response(content=f"Continuing in <#{thread_id}>…")
+            mention = f"<#{thread_id}>"
+            moved = _("Continuing in {thread}…", thread=mention)
+            await interaction.edit_original_response(content=moved.render(language))
         return thread
 
     async def _open_thread(
@@ -525,6 +559,7 @@ class DiscordAdapter:
         inv: Invocation,
         spec: CommandSpec,
         target: InteractionReply,
+        languages: Languages,
     ) -> None:
         """Give a new story its own thread, started from the reply's first message."""
         first = target.messages[0].message
@@ -534,7 +569,10 @@ class DiscordAdapter:
         if isinstance(channel, discord.Thread):
             return  # already in a thread: the story lives here
         title = next((str(v) for v in inv.options.values() if isinstance(v, str)), spec.plugin)
-        name = f"{spec.plugin.capitalize()}: {title}"[:100]
+        # "Story: a lighthouse" / "故事：灯塔", in the channel's language like the story.
+        label = _p(COMMAND_NAME, spec.words[0]).render(languages.public)
+        heading = _("{plugin}: {title}", plugin=label[:1].upper() + label[1:], title=title)
+        name = heading.render(languages.public)[:100]
         try:
             thread = await first.create_thread(name=name, auto_archive_duration=1440)
         except discord.HTTPException as exc:
@@ -542,8 +580,10 @@ class DiscordAdapter:
             if exc.code == MISSING_PERMISSIONS:
                 await self._tell(
                     target,
-                    "I couldn't open a thread for this (I need the Create Public Threads "
-                    "permission), so it continues in this channel.",
+                    _(
+                        "I couldn't open a thread for this (I need the Create Public Threads "
+                        "permission), so it continues in this channel."
+                    ).render(languages.private),
                 )
             return
         await self._threads.set(inv.channel.scope, spec.plugin, str(thread.id), inv.channel.channel)
@@ -554,6 +594,7 @@ class DiscordAdapter:
         target: InteractionReply,
         inv: Invocation,
         exc: discord.HTTPException,
+        locale: str,
     ) -> None:
         """Log a refused reply and tell the user what an admin can fix."""
         log.warning("discord: reply to /%s failed: %s", inv.command, _describe(exc))
@@ -561,17 +602,22 @@ class DiscordAdapter:
         if exc.code == MISSING_PERMISSIONS:
             missing = missing_permission(interaction)
             text = (
-                f"I can't post my reply here: I'm missing the {missing} permission in this "
-                "channel. A server admin can grant it."
+                _(
+                    "I can't post my reply here: I'm missing the {permission} permission in "
+                    "this channel. A server admin can grant it.",
+                    permission=_(missing),
+                )
                 if missing
-                else "I can't post my reply here: Discord says I'm missing a permission in "
-                "this channel."
+                else _(
+                    "I can't post my reply here: Discord says I'm missing a permission in "
+                    "this channel."
+                )
             )
         elif isinstance(exc, discord.NotFound):
             return  # the message or the interaction is gone: nobody to tell
         else:
-            text = f"Discord refused my reply ({_describe(exc)}). Please try again."
-        await self._tell(target, text)
+            text = _("Discord refused my reply ({error}). Please try again.", error=_describe(exc))
+        await self._tell(target, text.render(locale))
 
     async def _tell(self, target: InteractionReply, text: str) -> None:
         with contextlib.suppress(discord.HTTPException):
@@ -614,6 +660,11 @@ def _describe(exc: BaseException | None) -> str:
             f" (code {exc.code})" if exc.code else ""
         )
     return f"{type(exc).__name__}: {exc}" if exc else "unknown error"
+
+
+def _locale(locale: discord.Locale | None) -> str | None:
+    """Discord's locale as a tag ("zh-CN"), or None."""
+    return str(locale) if locale is not None else None
 
 
 def _is_nsfw(channel: object) -> bool:

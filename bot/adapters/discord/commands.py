@@ -4,10 +4,15 @@ Every plugin command becomes a discord.py `app_commands.Command` (commands shari
 word become a group with subcommands) whose parameters carry the declared types, choices,
 bounds and autocomplete. The registration payload is what discord.py's own tree produces,
 so `skaldbot commands --format discord` prints exactly what a sync sends.
+
+Names and descriptions are `locale_str`s: discord.py asks the tree's `CatalogTranslator`
+for each of Discord's locales that has a message catalog (zh-CN, zh-TW), and the payload
+carries `name_localizations` and `description_localizations` from the catalogs.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -19,6 +24,16 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
+from bot.i18n import (
+    CHOICE,
+    COMMAND_NAME,
+    N_,
+    OPTION_NAME,
+    SOURCE_LANGUAGE,
+    base_language,
+    locale_of,
+    translate,
+)
 from bot.options import OptionSpec
 from bot.plugin import CommandSpec
 
@@ -76,6 +91,51 @@ class CommandHooks:
         return cls(refuse, refuse, requires_admin)
 
 
+@functools.cache
+def discord_locales() -> dict[str, str]:
+    """Discord's locales that Skald localizes commands for, with their catalogs.
+
+    English is the commands' own language, so en-US and en-GB get no localizations.
+    """
+    found = {}
+    for locale in discord.Locale:
+        catalog = locale_of(locale.value)
+        if catalog is not None and base_language(catalog) != SOURCE_LANGUAGE:
+            found[locale.value] = catalog
+    return found
+
+
+def localized(text: str, locale: str, context: str | None = None) -> str | None:
+    """A name or description in a Discord locale's catalog; None where it has none."""
+    catalog = discord_locales().get(locale)
+    if catalog is None:
+        return None
+    found = translate(catalog, text, context=context)
+    # A name may rightly read the same ("hip-hop"); a description never does.
+    return found if found != text or context is not None else None
+
+
+class CatalogTranslator(app_commands.Translator):
+    """Gives discord.py the catalogs' names and descriptions for every Discord locale."""
+
+    async def translate(
+        self,
+        string: app_commands.locale_str,
+        locale: discord.Locale,
+        context: app_commands.TranslationContextTypes,
+    ) -> str | None:
+        """The translation of one name or description, or None (Discord shows the English)."""
+        return localized(string.message, locale.value, string.extras.get("context"))
+
+
+def _name(word: str, context: str) -> app_commands.locale_str:
+    return app_commands.locale_str(word, context=context)
+
+
+def _text(text: str) -> app_commands.locale_str:
+    return app_commands.locale_str(text)
+
+
 def admin_permission(spec: CommandSpec) -> str:
     """The member permission an admin-only command needs: Manage Server for the bot's own."""
     return MANAGE_GUILD if spec.plugin == "skald" else MANAGE_CHANNELS
@@ -108,6 +168,8 @@ def check_declarations(commands: Mapping[str, CommandSpec]) -> list[str]:
             problems.extend(f"{where}, option {opt.name!r}: {p}" for p in _option_problems(opt))
     if len(tops) > MAX_COMMANDS:
         problems.append(f"{len(tops)} top-level commands; Discord allows {MAX_COMMANDS}")
+    for locale in discord_locales():
+        problems.extend(_localized_problems(leaves, locale))
     for word, specs in tops.items():
         subs: dict[tuple[str, ...], set[str]] = {}
         for spec in specs:
@@ -125,6 +187,43 @@ def check_declarations(commands: Mapping[str, CommandSpec]) -> list[str]:
                 f"/{word}: names, descriptions and choices add up to {total} characters; "
                 f"Discord allows {MAX_TOTAL_CHARS}"
             )
+    return problems
+
+
+def _localized_problems(leaves: Mapping[tuple[str, ...], CommandSpec], locale: str) -> list[str]:
+    """What one locale's names and descriptions break: the same limits, and no twins."""
+    problems: list[str] = []
+    siblings: dict[tuple[str, ...], dict[str, str]] = {}
+
+    def name(word: str, context: str, where: str, group: tuple[str, ...]) -> None:
+        shown = localized(word, locale, context)
+        if shown is None:
+            return
+        if not NAME.match(shown) or shown != shown.lower():
+            problems.append(f"{where}: {locale} name {shown!r} is not a lowercase 1-32 name")
+        taken = siblings.setdefault(group, {})
+        if taken.get(shown, word) != word:
+            problems.append(f"{where}: {locale} name {shown!r} is also {taken[shown]!r}")
+        taken[shown] = word
+
+    def description(text: str, where: str) -> None:
+        shown = localized(text, locale)
+        if shown is not None and not 1 <= len(shown) <= MAX_DESCRIPTION:
+            problems.append(f"{where}: {locale} description must be 1-{MAX_DESCRIPTION} characters")
+
+    for words, spec in sorted(leaves.items()):
+        where = f"/{spec.name} (plugin {spec.plugin})"
+        for depth, word in enumerate(words):
+            name(word, COMMAND_NAME, where, ("/", *words[:depth]))
+        description(spec.description, where)
+        for opt in spec.options:
+            at = f"{where}, option {opt.name!r}"
+            name(opt.name, OPTION_NAME, at, words)
+            description(opt.description, at)
+            for c in opt.choices:
+                shown = localized(str(c.name), locale, CHOICE) or ""
+                if not 1 <= len(shown) <= MAX_DESCRIPTION:
+                    problems.append(f"{at}: {locale} choice {c.name!r} must be 1-100 characters")
     return problems
 
 
@@ -152,11 +251,17 @@ def _option_problems(opt: OptionSpec) -> list[str]:
 
 
 def _chars(spec: CommandSpec) -> int:
-    total = len(spec.name.replace(" ", "")) + len(spec.description)
+    """What Discord counts toward 8,000: each field's longest form among its localizations."""
+    total = sum(_longest(w, COMMAND_NAME) for w in spec.words) + _longest(spec.description)
     for opt in spec.options:
-        total += len(opt.name) + len(opt.description)
-        total += sum(len(str(c.name)) + len(str(c.value)) for c in opt.choices)
+        total += _longest(opt.name, OPTION_NAME) + _longest(opt.description)
+        total += sum(_longest(str(c.name), CHOICE) + len(str(c.value)) for c in opt.choices)
     return total
+
+
+def _longest(text: str, context: str | None = None) -> int:
+    forms = [localized(text, locale, context) for locale in discord_locales()]
+    return max(len(f) for f in [text, *(f for f in forms if f is not None)])
 
 
 def build_commands(
@@ -183,8 +288,8 @@ def build_commands(
             built.append(command)
             continue
         root = app_commands.Group(
-            name=word,
-            description=_group_description(word, group_descriptions),
+            name=_name(word, COMMAND_NAME),
+            description=_text(_group_description(word, group_descriptions)),
             guild_only=True,
             default_permissions=needed,
         )
@@ -195,8 +300,8 @@ def build_commands(
                 path = spec.words[:depth]
                 if path not in groups:
                     groups[path] = app_commands.Group(
-                        name=path[-1],
-                        description=f"{' '.join(path).capitalize()} commands",
+                        name=_name(path[-1], COMMAND_NAME),
+                        description=_text(GROUP),
                         parent=parent,
                     )
                     parent.add_command(groups[path])
@@ -206,8 +311,12 @@ def build_commands(
     return built
 
 
+# What a group of subcommands says about itself when its plugin does not describe it.
+GROUP = N_("A group of commands")
+
+
 def _group_description(word: str, descriptions: Mapping[str, str]) -> str:
-    text = descriptions.get(word) or f"{word.capitalize()} commands"
+    text = descriptions.get(word) or GROUP
     return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
 
 
@@ -257,11 +366,17 @@ def _leaf(
     # discord.py reads the parameters from the callback's signature: give it the declared ones.
     callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     callback.__qualname__ = callback.__name__ = f"skald_{spec.name.replace(' ', '_')}"
-    decorated: Any = app_commands.describe(**{o.name: o.description for o in spec.options})(
+    decorated: Any = app_commands.describe(**{o.name: _text(o.description) for o in spec.options})(
         callback
     )
+    # The parameter keeps its declared name; Discord's users see the localized one.
+    decorated = app_commands.rename(**{o.name: _name(o.name, OPTION_NAME) for o in spec.options})(
+        decorated
+    )
     choices = {
-        o.name: [app_commands.Choice(name=str(c.name), value=c.value) for c in o.choices]
+        o.name: [
+            app_commands.Choice(name=_name(str(c.name), CHOICE), value=c.value) for c in o.choices
+        ]
         for o in spec.options
         if o.choices
     }
@@ -271,7 +386,10 @@ def _leaf(
     if suggest:
         decorated = app_commands.autocomplete(**suggest)(decorated)
     return app_commands.Command(
-        name=name, description=spec.description, callback=decorated, parent=parent
+        name=_name(name, COMMAND_NAME),
+        description=_text(spec.description),
+        callback=decorated,
+        parent=parent,
     )
 
 
@@ -307,11 +425,15 @@ def _suggester(
     return suggest
 
 
-def registration_payload(
+async def registration_payload(
     tree: app_commands.CommandTree[Any], guild: discord.abc.Snowflake | None = None
 ) -> list[dict[str, Any]]:
-    """Exactly what `tree.sync(guild=...)` sends to Discord."""
-    return [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
+    """Exactly what `tree.sync(guild=...)` sends to Discord (localized by its translator)."""
+    translator = tree.translator
+    commands = tree.get_commands(guild=guild)
+    if translator is None:
+        return [command.to_dict(tree) for command in commands]
+    return [await command.get_translated_payload(tree, translator) for command in commands]
 
 
 def payload_hash(payload: list[dict[str, Any]]) -> str:
@@ -320,12 +442,15 @@ def payload_hash(payload: list[dict[str, Any]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def describe_payload(plugins: PluginManager, permissions: Permissions) -> list[dict[str, Any]]:
+async def describe_payload(
+    plugins: PluginManager, permissions: Permissions
+) -> list[dict[str, Any]]:
     """The registration payload of the loaded plugins, built without connecting."""
     client = quiet_client(discord.Intents(guilds=True))
     tree: app_commands.CommandTree[Any] = app_commands.CommandTree(client)
+    await tree.set_translator(CatalogTranslator())
     descriptions = {name: lp.plugin.description for name, lp in plugins.loaded.items()}
     hooks = CommandHooks.payload_only(permissions.requires_admin)
     for command in build_commands(plugins.commands, descriptions, hooks):
         tree.add_command(command)
-    return registration_payload(tree)
+    return await registration_payload(tree)

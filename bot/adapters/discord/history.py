@@ -8,16 +8,17 @@ from typing import Any
 import discord
 
 from bot.errors import UserError
+from bot.i18n import N_, _
 from bot.invocation import HistoryMessage
 
 log = logging.getLogger(__name__)
 
-NO_INTENT = (
+NO_INTENT = N_(
     "I can't read message text here: the bot needs the Message Content intent. A server "
     "admin or the bot's owner can switch it on in the Discord Developer Portal "
     "(Bot > Privileged Gateway Intents), then restart me."
 )
-NO_ACCESS = (
+NO_ACCESS = N_(
     "I can't read this channel's history: I need the View Channel and Read Message "
     "History permissions here."
 )
@@ -38,9 +39,9 @@ class DiscordHistory:
                 "discord: /summarize needs the Message Content intent, which this bot "
                 "does not have (enable it in the Developer Portal, Bot page)"
             )
-            raise UserError(NO_INTENT)
+            raise UserError(_(NO_INTENT))
         if not hasattr(self._channel, "history"):
-            raise UserError("I can't read the history of this kind of channel.")
+            raise UserError(_("I can't read the history of this kind of channel."))
         messages: list[HistoryMessage] = []
         try:
             async for message in self._channel.history(limit=limit):
@@ -51,10 +52,13 @@ class DiscordHistory:
                     name = message.author.display_name
                     messages.append(HistoryMessage(name, text, message.created_at))
         except discord.Forbidden:
-            raise UserError(NO_ACCESS) from None
+            raise UserError(_(NO_ACCESS)) from None
         except discord.HTTPException as exc:
             raise UserError(
-                f"Discord would not give me this channel's messages ({exc.status})."
+                _(
+                    "Discord would not give me this channel's messages ({status}).",
+                    status=exc.status,
+                )
             ) from None
         messages.reverse()
         return messages

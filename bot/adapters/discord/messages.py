@@ -18,6 +18,7 @@ from typing import Any
 
 import discord
 
+from bot.i18n import N_, SOURCE_LANGUAGE, translate
 from bot.ratelimit import TokenBucket
 from bot.reply import Attachment, Notice
 
@@ -31,21 +32,29 @@ TOO_MANY_OLD_EDITS = 30046
 MISSING_PERMISSIONS = 50013
 
 Message = discord.Message | discord.WebhookMessage | discord.InteractionMessage
+STOP, REGENERATE, CONTINUE = N_("Stop"), N_("Regenerate"), N_("Continue")
 
 
-def controls(key: str, *, streaming: bool, can_continue: bool) -> discord.ui.View:
-    """Stop while a reply streams; Regenerate (and Continue where offered) once it is done."""
+def controls(
+    key: str, *, streaming: bool, can_continue: bool, language: str = SOURCE_LANGUAGE
+) -> discord.ui.View:
+    """Stop while a reply streams; Regenerate (and Continue where offered) once it is done.
+
+    The labels are in the channel's language: everyone sees the buttons.
+    """
     view = discord.ui.View(timeout=None)
     if streaming:
         view.add_item(
             discord.ui.Button(
-                label="Stop", style=discord.ButtonStyle.danger, custom_id=f"skald:stop:{key}"
+                label=translate(language, STOP),
+                style=discord.ButtonStyle.danger,
+                custom_id=f"skald:stop:{key}",
             )
         )
     else:
         view.add_item(
             discord.ui.Button(
-                label="Regenerate",
+                label=translate(language, REGENERATE),
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"skald:regenerate:{key}",
             )
@@ -53,7 +62,7 @@ def controls(key: str, *, streaming: bool, can_continue: bool) -> discord.ui.Vie
         if can_continue:
             view.add_item(
                 discord.ui.Button(
-                    label="Continue",
+                    label=translate(language, CONTINUE),
                     style=discord.ButtonStyle.primary,
                     custom_id=f"skald:continue:{key}",
                 )
@@ -91,8 +100,11 @@ class InteractionReply:
         thread: discord.abc.Messageable | None = None,
         clock: Callable[[], float] = time.monotonic,
         issued_at: float | None = None,
+        language: str = SOURCE_LANGUAGE,
     ) -> None:
         self._interaction = interaction
+        # The channel's language: the buttons' labels.
+        self._language = language
         self._key = key
         self._can_continue = can_continue
         # Given: the reply's messages go into this thread (a running story's) instead.
@@ -115,7 +127,12 @@ class InteractionReply:
     def _view(self, sent: Sent | None) -> discord.ui.View | None:
         if not self._key or (sent is not None and sent is not self._first):
             return None
-        return controls(self._key, streaming=self._live, can_continue=self._can_continue)
+        return controls(
+            self._key,
+            streaming=self._live,
+            can_continue=self._can_continue,
+            language=self._language,
+        )
 
     async def post(self, text: str, *, streaming: bool) -> Sent:
         """The deferred response if unused, else a follow-up, else a channel message."""

@@ -27,6 +27,7 @@ from bot.adapters.slack.respond import ResponseUrl
 from bot.config import SlackSettings
 from bot.core import Core
 from bot.errors import UserError
+from bot.i18n import N_, SOURCE_LANGUAGE, Languages, _, render, translate
 from bot.invocation import ChannelRef, Invocation, User
 from bot.memory import Database
 from bot.ratelimit import TokenBucket
@@ -39,8 +40,11 @@ log = logging.getLogger(__name__)
 
 # Section text holds 3,000 characters; longer replies continue in the thread.
 MESSAGE_LIMIT = 3000
-WORKING = "_Skald is writing…_"
+WORKING = N_("_Skald is writing…_")
 MAX_ORIGINS = 2000
+# How long a person's Slack locale is trusted before users.info is asked again.
+LOCALE_TTL_S = 3600.0
+MAX_LOCALES = 10_000
 
 
 class RecentSignatures:
@@ -68,14 +72,24 @@ class SlackStartError(Exception):
     """Slack refused the credentials at start-up (the message says what to fix)."""
 
 
-def controls(text: str, key: str, *, streaming: bool, can_continue: bool) -> list[dict[str, Any]]:
-    """The message as blocks: its text, then Stop while streaming, or Regenerate/Continue."""
+def controls(
+    text: str,
+    key: str,
+    *,
+    streaming: bool,
+    can_continue: bool,
+    language: str = SOURCE_LANGUAGE,
+) -> list[dict[str, Any]]:
+    """The message as blocks: its text, then Stop while streaming, or Regenerate/Continue.
+
+    The labels are in the channel's language: everyone sees the buttons.
+    """
 
     def button(action: str, label: str, style: str | None = None) -> dict[str, Any]:
         element: dict[str, Any] = {
             "type": "button",
             "action_id": f"skald_{action}",
-            "text": {"type": "plain_text", "text": label},
+            "text": {"type": "plain_text", "text": translate(language, label)},
             "value": key,
         }
         if style:
@@ -83,11 +97,11 @@ def controls(text: str, key: str, *, streaming: bool, can_continue: bool) -> lis
         return element
 
     if streaming:
-        buttons = [button("stop", "Stop", "danger")]
+        buttons = [button("stop", N_("Stop"), "danger")]
     else:
-        buttons = [button("regenerate", "Regenerate")]
+        buttons = [button("regenerate", N_("Regenerate"))]
         if can_continue:
-            buttons.append(button("continue", "Continue", "primary"))
+            buttons.append(button("continue", N_("Continue"), "primary"))
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": text}},
         {"type": "actions", "block_id": "skald_controls", "elements": buttons},
@@ -96,12 +110,12 @@ def controls(text: str, key: str, *, streaming: bool, can_continue: bool) -> lis
 
 # Errors that mean the bot cannot post in the channel at all.
 NOT_POSTABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
-CANNOT_POST = (
+CANNOT_POST = N_(
     "I can't post in this channel: invite me with /invite @Skald, or use the "
     "command in a channel I'm in."
 )
 # Uploading needs Slack's three-step external upload (and the files:write scope): not yet.
-NO_FILES = (
+NO_FILES = N_(
     "Skald saved {name} in its data folder on the bot's host; files cannot be sent "
     "on Slack yet, so ask the person who runs the bot for it."
 )
@@ -125,8 +139,11 @@ class SlackMessages:
         can_continue: bool = False,
         thread_ts: str | None = None,
         response_url: ResponseUrl | None = None,
+        languages: Languages | None = None,
     ) -> None:
         self._client = client
+        # The channel's (buttons) and the person's (their private messages).
+        self._languages = languages or Languages()
         self._response_url = response_url
         self._channel = channel
         self._user = user
@@ -140,7 +157,13 @@ class SlackMessages:
         # Only the reply's first message carries the buttons.
         if not self._key or (self.first_ts is not None and ts != self.first_ts):
             return None
-        return controls(text, self._key, streaming=streaming, can_continue=self._can_continue)
+        return controls(
+            text,
+            self._key,
+            streaming=streaming,
+            can_continue=self._can_continue,
+            language=self._languages.public,
+        )
 
     async def post(self, text: str, *, streaming: bool) -> str:
         """chat.postMessage; later messages of the same reply go into the first one's thread."""
@@ -156,7 +179,7 @@ class SlackMessages:
             )
         except SlackApiError as exc:
             if _code(exc) in NOT_POSTABLE:
-                await self._tell_privately(CANNOT_POST)
+                await self._tell_privately(translate(self._languages.private, CANNOT_POST))
             raise
         ts = str(response["ts"])
         if self.first_ts is None:
@@ -201,7 +224,8 @@ class SlackMessages:
 
     async def attach(self, attachment: Attachment) -> None:
         """Files are not uploaded to Slack yet: say where the bot's operator finds it."""
-        await self.notice(Notice(NO_FILES.format(name=attachment.filename), "info"))
+        files = _(NO_FILES, name=attachment.filename)
+        await self.notice(Notice(files.render(self._languages.private), "info"))
 
     async def _tell_privately(self, text: str) -> bool:
         """Reach the user through the command's response_url (works outside the channel)."""
@@ -287,6 +311,8 @@ class SlackAdapter:
         self._threads = PluginThreads(core.db)
         self._socket_mode: AsyncSocketModeHandler | None = None
         self.port: int | None = None
+        # People's locales from users.info: {user id: (locale, when it was read)}.
+        self._locales: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
 
     # -- start and stop --
 
@@ -391,6 +417,7 @@ class SlackAdapter:
         enterprise = body.get("enterprise_id")
         workspace = f"{enterprise}:{team}" if enterprise else team
         respond = ResponseUrl(str(body.get("response_url", "")))
+        channel = ChannelRef("slack", workspace, channel_id)
         try:
             parsed = parse_slash(
                 str(body.get("command", "")),
@@ -399,17 +426,16 @@ class SlackAdapter:
                 self.core.plugins.commands,
             )
         except UserError as exc:
-            await SlackMessages(self.client, channel_id, user_id, response_url=respond).notice(
-                Notice(exc.message, kind="error")
+            person = User(user_id, user_id, locale=await self._locale(user_id))
+            languages = await self.core.languages(channel, person)
+            say = SlackMessages(
+                self.client, channel_id, user_id, response_url=respond, languages=languages
             )
+            await say.notice(Notice(render(exc.message, languages.private), kind="error"))
             return
         user = await self._user(user_id, str(body.get("user_name") or user_id), parsed.name)
         inv = Invocation(
-            parsed.name,
-            parsed.options,
-            ChannelRef("slack", workspace, channel_id),
-            user,
-            SlackHistory(self.client, channel_id),
+            parsed.name, parsed.options, channel, user, SlackHistory(self.client, channel_id)
         )
         await self._run(inv, workspace, respond)
 
@@ -419,25 +445,23 @@ class SlackAdapter:
         user_id = str((body.get("user") or {}).get("id", ""))
         channel_id = str((body.get("channel") or {}).get("id", ""))
         respond = ResponseUrl(str(body.get("response_url", "")))
-        say = SlackMessages(self.client, channel_id, user_id, response_url=respond)
         origin = self._origins.get(key)
+        team = str((body.get("team") or {}).get("id", ""))
+        channel = origin.invocation.channel if origin else ChannelRef("slack", team, channel_id)
+        person = User(user_id, user_id, locale=await self._locale(user_id))
+        languages = await self.core.languages(channel, person)
+        say = SlackMessages(
+            self.client, channel_id, user_id, response_url=respond, languages=languages
+        )
         if origin is None:
-            await say.notice(
-                Notice(
-                    "That reply is from before my last restart: run the command again.",
-                    kind="error",
-                )
-            )
+            restarted = _("That reply is from before my last restart: run the command again.")
+            await say.notice(Notice(restarted.render(languages.private), kind="error"))
             return
         if kind == "stop":
             if origin.run is not None and not origin.run.task.done():
                 if user_id != origin.invocation.user.id and not await self._is_admin(user_id):
-                    await say.notice(
-                        Notice(
-                            "Only the person who asked, or an admin, can stop this reply.",
-                            kind="error",
-                        )
-                    )
+                    refused = _("Only the person who asked, or an admin, can stop this reply.")
+                    await say.notice(Notice(refused.render(languages.private), kind="error"))
                     return
                 origin.run.cancel()
             return
@@ -458,7 +482,8 @@ class SlackAdapter:
         """The invoking user; workspace admins are looked up only for admin-only commands."""
         spec = self.core.plugins.commands.get(command)
         needs_admin = spec is not None and self.core.router.permissions.requires_admin(spec)
-        return User(user_id, name, is_admin=needs_admin and await self._is_admin(user_id))
+        is_admin = needs_admin and await self._is_admin(user_id)
+        return User(user_id, name, is_admin=is_admin, locale=await self._locale(user_id))
 
     async def _run(self, inv: Invocation, workspace: str, respond: ResponseUrl) -> None:
         """Dispatch, then stream the reply into the channel with its buttons."""
@@ -470,6 +495,7 @@ class SlackAdapter:
         thread_ts = None
         if spec is not None and spec.thread == "join":
             thread_ts = await self._threads.get(inv.channel.scope, spec.plugin)
+        languages = await self.core.languages(inv.channel, inv.user)
         target = SlackMessages(
             self.client,
             inv.channel.channel,
@@ -478,10 +504,11 @@ class SlackAdapter:
             can_continue=bool(spec and spec.follow_up),
             thread_ts=thread_ts,
             response_url=respond,
+            languages=languages,
         )
         origin.run = run = self.core.dispatch(inv)
         streamer: MessageStreamer[str] = MessageStreamer(
-            target, self._bucket(workspace), placeholder=WORKING
+            target, self._bucket(workspace), placeholder=translate(languages.public, WORKING)
         )
         try:
             await streamer.deliver(run.reply)
@@ -498,10 +525,30 @@ class SlackAdapter:
             await self._threads.set(inv.channel.scope, spec.plugin, target.first_ts)
 
     async def _is_admin(self, user_id: str) -> bool:
-        """Workspace admins and owners may run admin-only commands."""
-        try:
-            response = await self.client.users_info(user=user_id)
-        except SlackApiError:
-            return False
-        user = response.get("user") or {}
+        """Workspace admins and owners may run admin-only commands (asked every time)."""
+        user = await self._users_info(user_id)
         return bool(user.get("is_admin") or user.get("is_owner"))
+
+    async def _locale(self, user_id: str) -> str | None:
+        """The person's Slack locale ("zh-CN"), kept for an hour: their private messages use it."""
+        known = self._locales.get(user_id)
+        if known is not None and time.monotonic() - known[1] < LOCALE_TTL_S:
+            return known[0]
+        await self._users_info(user_id)
+        return self._locales.get(user_id, (None, 0.0))[0]
+
+    async def _users_info(self, user_id: str) -> dict[str, Any]:
+        """users.info with the locale (which is remembered); {} when Slack refuses."""
+        if not user_id:
+            return {}
+        try:
+            response = await self.client.users_info(user=user_id, include_locale=True)
+        except SlackApiError:
+            return {}
+        user: dict[str, Any] = dict(response.get("user") or {})
+        locale = user.get("locale")
+        self._locales[user_id] = (str(locale) if locale else None, time.monotonic())
+        self._locales.move_to_end(user_id)
+        while len(self._locales) > MAX_LOCALES:
+            self._locales.popitem(last=False)
+        return user

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.commandline import ParsedCommand, parse_command
-from bot.plugin import CommandSpec
+from bot.i18n import N_, SOURCE_LANGUAGE, _, translate
+from bot.plugin import KINDS, CommandSpec
 
 # What the bot needs: slash commands, posting and editing its messages, reading history
 # for /summarize (public and private channels, DMs and group DMs), and channel names.
@@ -23,6 +24,7 @@ BOT_SCOPES = (
     "users:read",
 )
 EVENTS_PATH = "/slack/events"
+ABOUT = N_("Stories, lyrics, summaries and a writing tutor for your channels.")
 
 
 def slash_groups(commands: Mapping[str, CommandSpec]) -> dict[str, list[CommandSpec]]:
@@ -46,23 +48,24 @@ def parse_slash(
     return parse_command(f"/{word} {text}", commands)
 
 
-def _description(word: str, specs: list[CommandSpec]) -> str:
+def _description(word: str, specs: list[CommandSpec], language: str) -> str:
     if len(specs) == 1 and specs[0].name == word:
-        return specs[0].description
+        return translate(language, specs[0].description)[:100]
     subs = ", ".join(s.words[1] for s in specs if len(s.words) == 2)
-    return f"{word.capitalize()}: {subs}"[:100]
+    return f"/{word}: {subs}"[:100]
 
 
-def _usage_hint(word: str, specs: list[CommandSpec]) -> str:
+def _usage_hint(word: str, specs: list[CommandSpec], language: str) -> str:
     if len(specs) == 1 and specs[0].name == word:
         parts = [
-            f"{o.name}:<{o.kind if o.choices or o.kind != 'str' else 'text'}>"
+            f"{o.name}:<{translate(language, KINDS[o.kind]) if not o.choices else o.kind}>"
             if o.required
             else f"[{o.name}]"
             for o in specs[0].options
         ]
         return " ".join(parts)[:100]
-    return ("[" + "|".join(s.words[1] for s in specs if len(s.words) == 2) + "] [options]")[:100]
+    subs = "|".join(s.words[1] for s in specs if len(s.words) == 2)
+    return _("[{subcommands}] [options]", subcommands=subs).render(language)[:100]
 
 
 def app_manifest(
@@ -72,14 +75,19 @@ def app_manifest(
     request_url: str | None = None,
     socket_mode: bool = False,
     name: str = "Skald",
+    language: str = SOURCE_LANGUAGE,
 ) -> dict[str, Any]:
-    """A Slack app manifest with every command, its scopes and settings, for either mode."""
+    """A Slack app manifest with every command, its scopes and settings, for either mode.
+
+    Slack shows one description and usage hint per command to everyone: they are in the
+    bot's default language (config.yaml's `language`); replies follow each channel's.
+    """
     slash_commands = []
     for word, specs in slash_groups(commands).items():
         entry: dict[str, Any] = {
             "command": slash_name(word, prefix),
-            "description": _description(word, specs),
-            "usage_hint": _usage_hint(word, specs),
+            "description": _description(word, specs, language),
+            "usage_hint": _usage_hint(word, specs, language),
             "should_escape": False,
         }
         if not socket_mode:
@@ -96,7 +104,7 @@ def app_manifest(
     return {
         "display_information": {
             "name": name,
-            "description": "Stories, lyrics, summaries and a writing tutor for your channels.",
+            "description": translate(language, ABOUT),
         },
         "features": {
             "bot_user": {"display_name": name, "always_online": True},

@@ -9,12 +9,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import UserError
+from bot.i18n import N_, _
 from bot.invocation import HistoryMessage
 
 # Slack's page size cap for history calls.
 PAGE = 200
 MAX_PAGES = 25
-SCOPE_HINT = (
+SCOPE_HINT = N_(
     "I can't read this channel's messages: a workspace admin needs to add the "
     "{scopes} scope to the Skald app and reinstall it."
 )
@@ -25,17 +26,19 @@ def explain(error: SlackApiError) -> UserError:
     code = str(error.response.get("error", "unknown_error"))
     if code == "not_in_channel":
         return UserError(
-            "I'm not in this channel, so I can't read it: invite me with "
-            "/invite @Skald, then try again."
+            _(
+                "I'm not in this channel, so I can't read it: invite me with "
+                "/invite @Skald, then try again."
+            )
         )
     if code == "missing_scope":
         needed = str(error.response.get("needed", "channels:history"))
-        return UserError(SCOPE_HINT.format(scopes=needed))
+        return UserError(_(SCOPE_HINT, scopes=needed))
     if code == "channel_not_found":
         return UserError(
-            "I can't see this channel (it may be private): invite me with /invite @Skald."
+            _("I can't see this channel (it may be private): invite me with /invite @Skald.")
         )
-    return UserError(f"Slack would not give me this channel's messages ({code}).")
+    return UserError(_("Slack would not give me this channel's messages ({code}).", code=code))
 
 
 class SlackHistory:
