@@ -21,11 +21,12 @@ def default_script(messages: Sequence[ChatMessage], params: GenerationParams) ->
     if params.json_schema is not None:
         # Questions that repeat the request's first line: on its topic, in its language.
         items = params.json_schema["properties"]["questions"]["minItems"]
+        request = messages[-1].content.splitlines()[0]
         return json.dumps(
             {
                 "questions": [
                     {
-                        "question": f"Question number {i + 1}: {last}?",
+                        "question": f"Question number {i + 1}: {request}?",
                         "choices": ["one", "two", "three", "four"],
                         "answer": "ABCD"[i % 4],
                     }
