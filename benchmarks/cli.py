@@ -48,7 +48,9 @@ def parse_args(argv: list[str]) -> tuple[BenchSettings, argparse.Namespace]:
     parser.add_argument("--flood", type=int, help="commands the flooding channel keeps running")
     parser.add_argument("--quiet-requests", type=int)
     parser.add_argument("--core-seconds", type=float)
-    parser.add_argument("--model", help="bundled:smollm2-135m-instruct or a model folder")
+    parser.add_argument(
+        "--model", help="bundled:smollm2-135m-instruct (default), another bundled model or a folder"
+    )
     parser.add_argument("--backend", help="the bot's engine backend (engine/settings.py)")
     parser.add_argument("--dtype")
     parser.add_argument("--max-model-len", type=int)

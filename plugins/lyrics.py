@@ -36,6 +36,8 @@ REPEATED = {"chorus", "hook"}
 MAX_SECTIONS = 12
 # Engine requests for one section: the first, then asks for the lines still missing.
 MAX_REQUESTS = 4
+# Lines asked for beyond those wanted (the request stops at the last one wanted).
+EXTRA_LINES = 2
 # Room for one line (Chinese characters take a token or two each).
 TOKENS_PER_LINE = 28
 
@@ -147,19 +149,21 @@ async def write_section(ctx: Context[LyricsOptions], *, count: int, **values: An
 
     The model's text is read line by line: labels, numbering and commentary are dropped,
     a line too long to sing is cut at its commas, a repeated line is skipped. Once `count`
-    lines are shown the request is stopped; if the model stops short, it is asked for the
-    rest with the lines so far in the prompt.
+    lines are shown the request is stopped; if the model stops short, it is asked for more.
     """
     lines: list[str] = []
     for attempt in range(MAX_REQUESTS):
+        # Asked for a line or two more than needed: a small model often stops short, and
+        # the request is stopped at the last line wanted anyway. The lines already shown
+        # are not in the prompt for more: a small model copies them out.
         messages = ctx.prompts.chat(
             "section" if not lines else "more",
-            lines=count,
-            missing=count - len(lines),
-            written="\n".join(lines),
+            lines=count + EXTRA_LINES,
+            missing=count - len(lines) + EXTRA_LINES,
             **values,
         )
-        params = ctx.sampling("section", max_tokens=TOKENS_PER_LINE * (count - len(lines)) + 24)
+        wanted = count - len(lines) + EXTRA_LINES
+        params = ctx.sampling("section", max_tokens=TOKENS_PER_LINE * wanted + 24)
         if attempt:
             # The model stopped short or repeated itself: sample a little more freely.
             params = dataclasses.replace(params, temperature=params.temperature + 0.1 * attempt)

@@ -349,34 +349,40 @@ class Tutor(Plugin):
 async def write_quiz(ctx: Context[Any], topic: str, count: int, level: str) -> list[Question]:
     """`count` questions that pass question_problem, or as many as could be written.
 
-    The quiz is asked for in one structured request; a question that fails its checks is
-    written again alone (told the others, so it does not repeat them), a bounded number
-    of times. A question off the topic is kept only when nothing better came.
+    The quiz is asked for in one structured request, with spares; a place no question
+    filled is written again alone (told the others, so it does not repeat them), a
+    bounded number of times. A question off the topic is kept only when nothing better came.
     """
-    messages = ctx.prompts.chat("quiz", topic=topic, questions=count, level=level)
+    # A question or two more than asked for: a small model writes some that fail their
+    # checks, and spares in one request cost less than each written again alone.
+    asked = count + spare_questions(count)
+    messages = ctx.prompts.chat("quiz", topic=topic, questions=asked, level=level)
     params = ctx.sampling(
         "quiz",
         # Room for every string at its longest (about 470 characters a question).
-        max_tokens=200 * count + 40,
-        json_schema=quiz_schema(count),
+        max_tokens=200 * asked + 40,
+        json_schema=quiz_schema(asked),
     )
-    questions: list[Question] | None = None
+    candidates: list[Question] | None = None
     for _attempt in range(3):
         try:
-            questions = parse_quiz(await ctx.generate(messages, params, stream=False), count)
+            candidates = parse_quiz(await ctx.generate(messages, params, stream=False), asked)
             break
         except (ValueError, KeyError, TypeError):
             continue  # cut off by max_tokens, most likely: one more try
-    if questions is None:
+    if candidates is None:
         raise UserError(_("I could not write a quiz on that topic this time. Please try again."))
-    # The best candidate for each place: a question with no problem, else an off-topic one.
-    slots: list[Question | None] = []
-    fallback: list[Question | None] = []
-    for question in questions:
-        problem = _problem(question, questions, topic, ctx.language)
-        log.debug("quiz question %s: %s", "kept" if problem is None else "refused", problem)
-        slots.append(question if problem is None else None)
-        fallback.append(question if problem == "off topic" else None)
+    problems = [_problem(q, candidates, topic, ctx.language) for q in candidates]
+    log.debug("quiz questions: %s", problems)
+    good = [q for q, problem in zip(candidates, problems, strict=True) if problem is None]
+    off_topic = [q for q, p in zip(candidates, problems, strict=True) if p == "off topic"]
+    # Each place holds a question with no problem, or waits for one; an off-topic question
+    # stands by for it in case none comes.
+    slots: list[Question | None] = [*good[:count]]
+    empty = count - len(slots)
+    slots += [None] * empty
+    fallback: list[Question | None] = [None] * len(good[:count]) + [*off_topic[:empty]]
+    fallback += [None] * (count - len(fallback))
     one = ctx.sampling("quiz", max_tokens=240, json_schema=quiz_schema(1))
     for _round in range(QUESTION_RETRIES):
         missing = [i for i, q in enumerate(slots) if q is None]
@@ -404,6 +410,12 @@ async def write_quiz(ctx: Context[Any], topic: str, count: int, level: str) -> l
     if not found:
         raise UserError(_("I could not write a quiz on that topic this time. Please try again."))
     return found
+
+
+def spare_questions(count: int) -> int:
+    """Questions asked for beyond `count`: two for a short quiz, none for a long one (it
+    would not fit the model's context)."""
+    return 2 if count <= 4 else 1 if count <= 7 else 0
 
 
 def _problem(question: Question, others: list[Question], topic: str, language: str) -> str | None:
