@@ -1,0 +1,128 @@
+"""What the plugins check before a reply shows: its language, echoes of the prompt, its
+form (lyrics lines, quiz questions), its faithfulness (summaries), on a scripted engine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from engine import ChatMessage, GenerationParams
+from tests.conftest import Console
+from tests.scripted_engine import ScriptedEngine
+
+
+def answers(*replies: str) -> ScriptedEngine:
+    """An engine that gives these replies in turn, then the last one again."""
+    queue = list(replies)
+
+    def script(messages: Sequence[ChatMessage], params: GenerationParams) -> str:
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    return ScriptedEngine(script=script)
+
+
+async def test_a_chinese_channel_never_sees_an_english_opening(console: Console) -> None:
+    console.core.engine = engine = answers(
+        "The lighthouse keeper found a bottle on the beach one stormy night.",
+        "灯塔看守人林海在一个暴风雨的夜晚，在海滩上捡到了一个瓶子。",
+    )
+    await console.type("/prefs set key:language value:zh")
+    out = await console.type("/story start premise:灯塔看守人")
+    assert "灯塔看守人林海在一个暴风雨的夜晚" in out
+    assert "lighthouse keeper found" not in out
+    assert len(engine.requests) == 2 and engine.aborted == 1  # stopped, then written again
+
+
+async def test_a_reply_in_another_language_every_time_is_shown_with_a_note(
+    console: Console,
+) -> None:
+    console.core.engine = answers("The lighthouse keeper found a bottle on the beach.")
+    await console.type("/prefs set key:language value:zh")
+    out = await console.type("/story start premise:灯塔看守人")
+    assert "The lighthouse keeper found a bottle" in out
+    assert "· 模型这次大部分没有用本频道的语言回答。请再试一次。" in out
+
+
+async def test_a_reply_that_repeats_its_instructions_is_written_again(console: Console) -> None:
+    console.core.engine = engine = answers(
+        "Change the words, the rhythm and the tone so that a reader recognizes noir",
+        "Rain fell on the city like a debt nobody meant to pay.",
+    )
+    out = await console.type('/rewrite text:"It rained all day." style:noir')
+    assert "Rain fell on the city like a debt" in out
+    assert "Change the words" not in out
+    assert len(engine.requests) == 2
+
+
+async def test_lyrics_keep_exactly_the_asked_lines_without_labels_or_commentary(
+    console: Console,
+) -> None:
+    console.core.engine = answers(
+        "Sure, here are the lyrics:\n[Verse 1]\n1. Neon rivers on the street,\n"
+        "Umbrellas bloom like paper flowers\nUmbrellas bloom like paper flowers.\n"
+        "Taxis hiss through silver light\nA stranger hums a song of home\nOne line too many\n",
+    )
+    out = await console.type('/lyrics topic:"city rain" structure:verse')
+    assert out.strip().splitlines()[1:] == [
+        "[Verse]",
+        "Neon rivers on the street",
+        "Umbrellas bloom like paper flowers",
+        "Taxis hiss through silver light",
+        "A stranger hums a song of home",
+    ]
+
+
+async def test_a_section_the_model_cuts_short_is_finished_with_more_lines(
+    console: Console,
+) -> None:
+    console.core.engine = engine = answers(
+        "Neon rivers on the street\nUmbrellas bloom like paper flowers",
+        "Taxis hiss through silver light\nA stranger hums a song of home",
+    )
+    out = await console.type('/lyrics topic:"city rain" structure:verse')
+    assert len(out.strip().splitlines()[2:]) == 4
+    assert len(engine.requests) == 2
+    assert "more lines" in engine.last_prompt()
+
+
+async def test_a_summary_that_names_nobody_or_invents_a_number_is_written_again(
+    console: Console,
+) -> None:
+    console.core.engine = engine = answers(
+        "In a medieval tavern, a bard sang of 300 dragons and a lost crown.",
+        "Ada plans the zine: pages due Thursday, print shop Friday, budget 120.",
+    )
+    await console.type(  # typed by the console's user, ada
+        "The zine goes to the print shop on Friday, pages due Thursday.",
+        "Our budget is 120 dollars.",
+    )
+    out = await console.type("/summarize messages:10")
+    assert "Ada plans the zine" in out and "tavern" not in out
+    assert len(engine.requests) == 2
+
+
+async def test_a_quiz_drops_a_question_with_repeated_choices_and_writes_it_again(
+    console: Console,
+) -> None:
+    import json
+
+    def quiz(*questions: tuple[str, list[str]]) -> str:
+        items = [{"question": q, "choices": c, "answer": "B"} for q, c in questions]
+        return json.dumps({"questions": items})
+
+    console.core.engine = engine = answers(
+        quiz(
+            ("How many lines has a haiku?", ["2", "3", "4", "5"]),
+            ("A haiku's middle line has how many syllables?", ["7", "7", "5", "9"]),
+            ("What is Python?", ["a snake", "a language", "a car", "a song"]),
+            ("Which season word does a haiku use?", ["kigo", "kireji", "tanka", "renga"]),
+            ("A haiku is from which country?", ["Japan", "", "China", "Korea"]),
+        ),
+        quiz(("Who wrote the most famous frog haiku?", ["Issa", "Basho", "Buson", "Shiki"])),
+    )
+    # Three asked, five written (two spare): two pass, one is written again alone.
+    out = await console.type("/tutor quiz topic:haiku questions:3")
+    assert "How many lines has a haiku?" in out
+    assert "Which season word does a haiku use?" in out
+    assert "Who wrote the most famous frog haiku?" in out
+    assert "syllables" not in out and "Python" not in out and "Korea" not in out
+    assert len(engine.requests) == 2
