@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from bot import AutocompleteRequest, Context, Param, Plugin, command
+from bot.context import Gate
 from bot.i18n import choices
+from bot.lines import line_key
 
 # Offered as people type; prompts name a suggested style in their own language.
 SUGGESTED_STYLES = choices(
@@ -49,6 +51,11 @@ class RewriteOptions:
     ]
 
 
+# A rewrite that contains its text's first letters (this many, or all of a shorter text)
+# unchanged is a copy, not a rewrite.
+COPY_LETTERS = 40
+
+
 class Rewrite(Plugin):
     """Style transfer."""
 
@@ -61,4 +68,23 @@ class Rewrite(Plugin):
         opts = ctx.options
         messages = ctx.prompts.chat("rewrite", text=opts.text, style=opts.style)
         budget = min(600, 64 + len(opts.text) // 2)
-        await ctx.generate(messages, ctx.sampling("rewrite", max_tokens=budget))
+        params = ctx.sampling("rewrite", max_tokens=budget)
+        await ctx.generate(messages, params, accept=not_a_copy(opts.text))
+
+
+def not_a_copy(source: str) -> Gate:
+    """A gate refusing a rewrite that opens by copying its text out unchanged.
+
+    A small model often answers with the text as it was (under a heading of its own);
+    such a reply is written again once.
+    """
+    original = line_key(source)
+    start = original[:COPY_LETTERS]
+
+    def gate(text: str, done: bool) -> bool | None:
+        written = line_key(text)
+        if start and start in written:
+            return False
+        return True if done or len(written) >= len(start) + COPY_LETTERS else None
+
+    return gate

@@ -126,3 +126,14 @@ async def test_a_quiz_drops_a_question_with_repeated_choices_and_writes_it_again
     assert "Who wrote the most famous frog haiku?" in out
     assert "syllables" not in out and "Python" not in out and "Korea" not in out
     assert len(engine.requests) == 2
+
+
+async def test_a_rewrite_that_copies_its_text_out_is_written_again(console: Console) -> None:
+    console.core.engine = engine = answers(
+        "《童话》的风格改写：\n我奶奶种西红柿，还把它们送给所有的邻居。",
+        "从前，有位慈祥的老奶奶，她的小菜园里结满了红彤彤的番茄，她把番茄分给每一位邻居。",
+    )
+    await console.type("/prefs set key:language value:zh")
+    out = await console.type('/rewrite text:"我奶奶种西红柿，还把它们送给所有的邻居。" style:童话')
+    assert "从前，有位慈祥的老奶奶" in out and "《童话》" not in out
+    assert len(engine.requests) == 2
