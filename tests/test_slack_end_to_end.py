@@ -138,9 +138,13 @@ async def test_skaldbot_run_serves_slack_on_the_real_engine(tmp_path: Path) -> N
             await command("/summarize", "messages:10 length:short", "CM")
             assert await settled_reply(slack, "CM")
             await command("/tutor", "quiz topic:haiku questions:2", "CT")
-            assert "1. " in await settled_reply(slack, "CT", 0)
-            await command("/tutor", "answer answers:AB", "CT")
-            assert "of 2 correct" in await settled_reply(slack, "CT", 1)
+            quiz = await settled_reply(slack, "CT", 0)
+            # Questions that fail their checks are left out (the asker is told): answer
+            # the ones shown.
+            asked = quiz.count("A) ")
+            assert asked >= 1 and "1. " in quiz
+            await command("/tutor", "answer answers:" + "A" * asked, "CT")
+            assert f"of {asked} correct" in await settled_reply(slack, "CT", 1)
         finally:
             process.terminate()
             _, stderr = await asyncio.wait_for(process.communicate(), 120)
