@@ -28,6 +28,8 @@ OptionsT = TypeVar("OptionsT")
 
 # Replies refused by a gate before one is shown whatever it is.
 GATED_ATTEMPTS = 2
+# How much warmer each attempt after a refused one samples.
+REFUSED_WARMER = 0.2
 # A reply's opening this long is checked for an echo of the prompt before it is shown.
 ECHO_WITHIN_CHARS = 60
 # A start that takes longer than this (loading, or restarting after a crash) is shown.
@@ -164,7 +166,11 @@ class Context(Generic[OptionsT]):
                     messages, params, stream, gates if attempt < GATED_ATTEMPTS else []
                 )
             except _Refused:
-                params = dataclasses.replace(params, seed=None)
+                # Sampled again a little more freely: the same settings tend to write the
+                # same refused opening.
+                params = dataclasses.replace(
+                    params, seed=None, temperature=params.temperature + REFUSED_WARMER
+                )
                 continue
             if stream:
                 await self.reply.flush()  # the end of the reply decides a phrase held back

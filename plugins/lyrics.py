@@ -130,6 +130,7 @@ class Lyrics(Plugin):
             else:
                 lines = await write_section(
                     ctx,
+                    sung=[line for _, part in written.items() for line in part],
                     topic=opts.topic,
                     genre=genre,
                     mood=opts.mood,
@@ -144,7 +145,9 @@ class Lyrics(Plugin):
         ctx.reply.mark_generated()
 
 
-async def write_section(ctx: Context[LyricsOptions], *, count: int, **values: Any) -> list[str]:
+async def write_section(
+    ctx: Context[LyricsOptions], *, count: int, sung: list[str], **values: Any
+) -> list[str]:
     """Exactly `count` lines of verse, shown one by one as each is complete.
 
     The model's text is read line by line: labels, numbering and commentary are dropped,
@@ -167,7 +170,9 @@ async def write_section(ctx: Context[LyricsOptions], *, count: int, **values: An
         if attempt:
             # The model stopped short or repeated itself: sample a little more freely.
             params = dataclasses.replace(params, temperature=params.temperature + 0.1 * attempt)
-        section = _Section(lines, count, ctx.echo_detector(messages), ctx.language)
+        section = _Section(
+            lines, count, ctx.echo_detector(messages), ctx.language, {line_key(s) for s in sung}
+        )
         async with contextlib.aclosing(ctx.deltas(messages, params)) as deltas:
             pending = ""
             async for delta in deltas:
@@ -190,13 +195,15 @@ class _Section:
     count: int
     echo: EchoDetector
     language: str
+    # Lines of the song's other sections: a new section sings new lines.
+    sung: set[str]
 
     async def take(self, ctx: Context[Any], raw: list[str]) -> bool:
         """Show the verse lines among `raw` until the section is full; True once it is."""
         for text in raw:
             for line in verse_lines(text):
                 if (
-                    line_key(line) in {line_key(seen) for seen in self.lines}
+                    line_key(line) in {line_key(seen) for seen in self.lines} | self.sung
                     or self.echo.echoes(line)
                     or not mostly_in(line, self.language, 0.6)
                 ):

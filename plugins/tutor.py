@@ -92,13 +92,16 @@ def topic_words(topic: str) -> set[str]:
     """Words of a topic that a question on it is expected to name (casefolded).
 
     English: the topic's words of three letters or more, other than function words.
-    Chinese: the topic itself and every two characters in a row of it.
+    Chinese: the topic itself and every two characters in a row of it; each character
+    of a topic of one or two characters (唐诗: 唐, 诗).
     """
     words = {w.casefold() for w in re.findall(r"[^\W\d_]{3,}", topic) if not _has_han(w)}
     words -= _FUNCTION_WORDS
     for run in re.findall(r"[\u3400-\u9fff]+", topic):
         words.add(run)
         words.update(run[i : i + 2] for i in range(len(run) - 1))
+        if len(run) <= 2:
+            words.update(run)
     return words
 
 

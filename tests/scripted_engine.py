@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import zlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +43,9 @@ def default_script(messages: Sequence[ChatMessage], params: GenerationParams) ->
     )
     lines = re.search(r"(?:exactly|正好) (\d+) (?:lines|行)", messages[-1].content)
     if lines:  # /lyrics asks for a section's lines: give that many, each its own
-        return "\n".join(f"{reply}{last} {n}" for n in range(1, int(lines[1]) + 1))
+        # Each request's own lines (a song's sections differ), numbered.
+        request = zlib.crc32(messages[-1].content.encode()) % 10_000
+        return "\n".join(f"{reply}{last} {request}.{n}" for n in range(1, int(lines[1]) + 1))
     return f"{reply}{last}"
 
 

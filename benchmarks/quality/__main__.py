@@ -23,6 +23,7 @@ from benchmarks.quality.items import Item, load_items
 from benchmarks.quality.report import markdown, summarize_config, targets_met
 from bot.config import Config, ConsoleSettings, FairnessSettings, PluginSettings, RouterSettings
 from bot.core import Core
+from bot.quiet import send_library_output_to
 from bot.sampling import SAMPLING_FILE, SamplingTable
 from engine.bundled import QWEN_CODER_05B, SMOLLM2
 from engine.settings import EngineSettings
@@ -224,6 +225,11 @@ async def main_async(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if not args.debug:
+        # vLLM's, torch's and Triton's lines go to a file, as in `skaldbot run`.
+        engine_log = Path(tempfile.gettempdir()) / "skald-eval-engine.log"
+        send_library_output_to(engine_log)
+        print(f"engine output: {engine_log}", file=sys.stderr)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     for name in args.debug or ():
         logging.getLogger(name).setLevel(logging.DEBUG)
