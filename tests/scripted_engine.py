@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import zlib
 import time
+import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
