@@ -44,8 +44,8 @@ def default_script(messages: Sequence[ChatMessage], params: GenerationParams) ->
     lines = re.search(r"(?:exactly|正好) (\d+) (?:lines|行)", messages[-1].content)
     if lines:  # /lyrics asks for a section's lines: give that many, each its own
         # Each request's own lines (a song's sections differ), numbered.
-        request = zlib.crc32(messages[-1].content.encode()) % 10_000
-        return "\n".join(f"{reply}{last} {request}.{n}" for n in range(1, int(lines[1]) + 1))
+        tag = zlib.crc32(messages[-1].content.encode()) % 10_000
+        return "\n".join(f"{reply}{last} {tag}.{n}" for n in range(1, int(lines[1]) + 1))
     return f"{reply}{last}"
 
 
