@@ -85,7 +85,8 @@ def faithful(people: list[str], messages: list[str]) -> Gate:
     Such a summary has usually not read the conversation (a small model then tells a story
     of its own, or repeats the transcript); it is written again once.
     """
-    names = [p.casefold() for p in people]
+    # One person talking to the channel (the console's user, say) need not be named.
+    names = [p.casefold() for p in people] if len(people) > 1 else []
     source = "\n".join(messages)
     numbers = set(re.findall(r"\d+", source))
     long_messages = [m for m in messages if len(m) >= COPIED_CHARS]

@@ -218,7 +218,8 @@ async def main_async(args: argparse.Namespace) -> int:
     print(table)
     print(f"\nwritten: {stem}.json and .md", file=sys.stderr)
     if not args.no_readme and not args.only:
-        write_readme(table.split("\n\n**", 1)[0])
+        where = stem.with_suffix(".md").relative_to(REPO).as_posix()
+        write_readme(table.split("\n\n**", 1)[0] + f"\n\nEvery failed check: [{where}]({where}).")
     return 0 if all(c["targets_met"] for c in configs[:1]) else 1
 
 
