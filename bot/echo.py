@@ -43,5 +43,6 @@ class EchoDetector:
         self._runs = _runs(text)
 
     def echoes(self, reply: str) -> bool:
-        """True when the reply repeats a run of the instructions."""
-        return bool(self._runs & _runs(reply))
+        """True when the reply repeats a run of the instructions, or the tags that quote
+        material in prompts."""
+        return "quote>" in reply or bool(self._runs & _runs(reply))

@@ -15,6 +15,8 @@ _LABEL = re.compile(
     )\s*$""",
     re.IGNORECASE | re.VERBOSE,
 )
+# A short bracketed label in front of a line's words: "【主题】夏日", "[Chorus] Oh rain".
+_LABEL_PREFIX = re.compile(r"^\s*[\[【(（][^\]】)）]{1,8}[\]】)）]\s*[:：]?\s*(?=\S)")
 # Numbering or bullets in front of a line: "1.", "2)", "-", "*", "•".
 _BULLET = re.compile(r"^\s*(?:\d{1,2}\s*[.)、]|[-*•·])\s*")
 # Lines about the song rather than of it.
@@ -34,6 +36,7 @@ def clean_line(line: str) -> str:
     """One line of verse as it should be shown, or "" when it is no verse at all."""
     line = line.strip().strip("*_#>").strip()
     line = _BULLET.sub("", line)
+    line = _LABEL_PREFIX.sub("", line)
     line = line.strip().strip("\"'“”「」").strip()
     if not line or _LABEL.match(line) or _COMMENTARY.search(line):
         return ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
@@ -9,7 +11,6 @@ from typing import Annotated
 from bot import AutocompleteRequest, Context, Param, Plugin, command
 from bot.context import Gate
 from bot.i18n import choices
-from bot.lines import line_key
 
 # Offered as people type; prompts name a suggested style in their own language.
 SUGGESTED_STYLES = choices(
@@ -51,9 +52,10 @@ class RewriteOptions:
     ]
 
 
-# A rewrite that contains its text's first letters (this many, or all of a shorter text)
-# unchanged is a copy, not a rewrite.
-COPY_LETTERS = 40
+# A rewrite whose opening keeps this share of the pairs of words (Chinese characters) in a
+# row of its text's first COPY_UNITS (or all of a shorter text) is a copy, not a rewrite.
+COPY_UNITS = 24
+COPIED_SHARE = 0.7
 
 
 class Rewrite(Plugin):
@@ -73,18 +75,27 @@ class Rewrite(Plugin):
 
 
 def not_a_copy(source: str) -> Gate:
-    """A gate refusing a rewrite that opens by copying its text out unchanged.
+    """A gate refusing a rewrite that opens by copying its text out, unchanged or nearly.
 
-    A small model often answers with the text as it was (under a heading of its own);
-    such a reply is written again once.
+    A small model often answers with the text as it was (under a heading of its own, a
+    word dropped); such a reply is written again once. Nearly: most of the pairs of words
+    in a row (of Chinese characters, in Chinese) of the text's opening come back in the
+    reply's opening.
     """
-    original = line_key(source)
-    start = original[:COPY_LETTERS]
+    start = _units(source)[:COPY_UNITS]
+    pairs = set(itertools.pairwise(start))
 
     def gate(text: str, done: bool) -> bool | None:
-        written = line_key(text)
-        if start and start in written:
-            return False
-        return True if done or len(written) >= len(start) + COPY_LETTERS else None
+        written = _units(text)
+        if len(written) < len(start) + COPY_UNITS and not done:
+            return None
+        window = written[: len(start) + COPY_UNITS]
+        kept = pairs & set(itertools.pairwise(window))
+        return not pairs or len(kept) < COPIED_SHARE * len(pairs)
 
     return gate
+
+
+def _units(text: str) -> list[str]:
+    """Words, and each Chinese character on its own."""
+    return [u.casefold() for u in re.findall(r"[\u3400-\u9fff]|[^\W\d_\u3400-\u9fff]+", text)]

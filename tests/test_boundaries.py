@@ -53,6 +53,7 @@ def test_plugins_use_only_the_public_api_and_prompts_are_data() -> None:
             "time",
             "enum",
             "contextlib",
+            "itertools",
             "logging",
         }, path
     for plugin in ("story", "lyrics", "summarize", "tutor", "rewrite"):

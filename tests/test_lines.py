@@ -30,3 +30,7 @@ def test_a_paragraph_is_cut_at_its_commas_into_singable_lines() -> None:
     assert "".join(pieces).replace("，", "") == line.replace("，", "")
     assert all(not too_long(piece) for piece in pieces)
     assert split_long("Short and sweet") == ["Short and sweet"]
+
+
+def test_a_bracketed_label_in_front_of_a_line_is_dropped_and_the_words_kept() -> None:
+    assert verse_lines("【主题】夏日的最后一天\n[Chorus] Oh the rain") == ["夏日的最后一天", "Oh the rain"]
