@@ -16,7 +16,12 @@ _LABEL = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 # A short bracketed label in front of a line's words: "【主题】夏日", "[Chorus] Oh rain".
-_LABEL_PREFIX = re.compile(r"^\s*[\[【(（][^\]】)）]{1,8}[\]】)）]\s*[:：]?\s*(?=\S)")
+_LABEL_PREFIX = re.compile(
+    r"^\s*(?:[\[【(（][^\]】)）]{1,8}[\]】)）]\s*[:：]?"
+    r"|(?:intro|verse|pre-?chorus|chorus|bridge|hook|outro|前奏|主歌|导歌|副歌|桥段|尾声)\s*\d?\s*[:：])"
+    r"\s*(?=\S)",
+    re.IGNORECASE,
+)
 # Numbering or bullets in front of a line: "1.", "2)", "-", "*", "•".
 _BULLET = re.compile(r"^\s*(?:\d{1,2}\s*[.)、]|[-*•·])\s*")
 # Lines about the song rather than of it.

@@ -33,4 +33,5 @@ def test_a_paragraph_is_cut_at_its_commas_into_singable_lines() -> None:
 
 
 def test_a_bracketed_label_in_front_of_a_line_is_dropped_and_the_words_kept() -> None:
-    assert verse_lines("【主题】夏日的最后一天\n[Chorus] Oh the rain") == ["夏日的最后一天", "Oh the rain"]
+    text = "【主题】夏日的最后一天\n[Chorus] Oh the rain\nChorus: I'll make you feel like a dream"
+    assert verse_lines(text) == ["夏日的最后一天", "Oh the rain", "I'll make you feel like a dream"]
