@@ -28,7 +28,7 @@ ADMIN = User("1", "owner", is_admin=True)
 CoreFactory = Callable[..., Awaitable[Core]]
 
 
-def rewrite(channel: ChannelRef, user: str = "42", text: str = "one two three") -> Invocation:
+def rewrite(channel: ChannelRef, user: str = "42", text: str = "the night was quiet") -> Invocation:
     return Invocation("rewrite", {"text": text, "style": "noir"}, channel, User(user, f"u{user}"))
 
 
