@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -387,10 +388,12 @@ async def write_quiz(ctx: Context[Any], topic: str, count: int, level: str) -> l
     fallback: list[Question | None] = [None] * len(good[:count]) + [*off_topic[:empty]]
     fallback += [None] * (count - len(fallback))
     one = ctx.sampling("quiz", max_tokens=240, json_schema=quiz_schema(1))
-    for _round in range(QUESTION_RETRIES):
+    for round_ in range(QUESTION_RETRIES):
         missing = [i for i, q in enumerate(slots) if q is None]
         if not missing:
             break
+        # Each round samples warmer: the same settings tend to repeat the same flaw.
+        one = dataclasses.replace(one, temperature=one.temperature + 0.15 * bool(round_))
         for index in missing:
             kept = [q.question for q in slots if q is not None]
             ask = ctx.prompts.chat("quiz_one", topic=topic, level=level, asked=kept)
