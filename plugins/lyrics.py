@@ -170,9 +170,10 @@ async def write_section(
         if attempt:
             # The model stopped short or repeated itself: sample a little more freely.
             params = dataclasses.replace(params, temperature=params.temperature + 0.1 * attempt)
-        section = _Section(
-            lines, count, ctx.echo_detector(messages), ctx.language, {line_key(s) for s in sung}
-        )
+        # The last requests may sing a line of another section again: a song with a line
+        # repeated is better than a section left short.
+        others = {line_key(s) for s in sung} if attempt < MAX_REQUESTS - 2 else set()
+        section = _Section(lines, count, ctx.echo_detector(messages), ctx.language, others)
         async with contextlib.aclosing(ctx.deltas(messages, params)) as deltas:
             pending = ""
             async for delta in deltas:

@@ -137,3 +137,13 @@ async def test_a_rewrite_that_copies_its_text_out_is_written_again(console: Cons
     out = await console.type('/rewrite text:"我奶奶种西红柿，还把它们送给所有的邻居。" style:童话')
     assert "从前，有位慈祥的老奶奶" in out and "《童话》" not in out
     assert len(engine.requests) == 2
+
+
+async def test_a_section_that_only_repeats_the_song_still_gets_its_lines(
+    console: Console,
+) -> None:
+    verse = "Neon rivers on the street\nUmbrellas bloom like paper flowers"
+    console.core.engine = answers(verse)  # every section, every time
+    out = await console.type('/lyrics topic:"city rain" structure:intro-outro')
+    assert "⚠" not in out
+    assert out.count("Neon rivers on the street") == 2  # sung again rather than left out
