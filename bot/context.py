@@ -151,7 +151,6 @@ class Context(Generic[OptionsT]):
         a note if it is in another language).
         """
         params = params or GenerationParams()
-        await self._engine_started()
         check_language = check_language and params.json_schema is None
         gates: list[Gate] = []
         if params.json_schema is None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from bot import ChatMessage, Context, NoOptions, Param, Plugin, Pref, command
 from bot.errors import UserError
-from bot.i18n import _
+from bot.i18n import Join, Text, _
 
 Genre = Literal[
     "fantasy", "mystery", "sci-fi", "horror", "romance", "adventure", "fairy-tale", "comedy"
@@ -154,7 +154,8 @@ class Story(Plugin):
         for later prompts."""
         story = await require_story(ctx, running=False)
         cast = await find_cast(ctx, story)
-        await ctx.reply.write(recap_header(story.premise, cast, ctx.language) + "\n\n")
+        header = "\n".join(ctx.text(line) for line in recap_header(story.premise, cast))
+        await ctx.reply.write(header + "\n\n")
         messages = await fit_story(ctx, story, "recap", cast=", ".join(cast))
         text = await ctx.generate(messages, ctx.sampling("recap", max_tokens=200))
         await ctx.store.execute(
@@ -174,12 +175,6 @@ class Story(Plugin):
         await ctx.reply.notice(_("The End. Start another with /story start."))
 
 
-# The opening lines of a recap, in the channel's language.
-RECAP_HEADER = {
-    "en": ("Premise: {premise}", "Cast: {cast}"),
-    "zh": ("故事设定：{premise}", "人物：{cast}"),
-}
-CAST_SEPARATOR = {"en": ", ", "zh": "、"}
 # At most this many people are named in a recap's cast.
 MAX_CAST = 6
 CAST_SCHEMA: dict[str, Any] = {
@@ -196,14 +191,12 @@ CAST_SCHEMA: dict[str, Any] = {
 }
 
 
-def recap_header(premise: str, cast: list[str], language: str) -> str:
+def recap_header(premise: str, cast: list[str]) -> list[Text]:
     """The premise, then the cast when there is one."""
-    premise_line, cast_line = RECAP_HEADER.get(language, RECAP_HEADER["en"])
-    lines = [premise_line.format(premise=premise)]
+    lines = [_("Premise: {premise}", premise=premise)]
     if cast:
-        separator = CAST_SEPARATOR.get(language, ", ")
-        lines.append(cast_line.format(cast=separator.join(cast)))
-    return "\n".join(lines)
+        lines.append(_("Cast: {cast}", cast=Join(tuple(cast))))
+    return lines
 
 
 async def find_cast(ctx: Context[Any], story: StoryState) -> list[str]:

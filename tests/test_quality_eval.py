@@ -9,6 +9,7 @@ from benchmarks.quality.checks import check_item
 from benchmarks.quality.driver import ItemRun, StepResult
 from benchmarks.quality.items import KINDS, Item, load_items
 from benchmarks.quality.report import summarize_config, targets_met
+from tests.conftest import Console
 
 
 def _run(item: Item, *texts: str, quiz: list[dict[str, Any]] | None = None) -> ItemRun:
@@ -99,3 +100,12 @@ def test_the_targets_need_every_structural_check_and_nine_in_ten_of_the_rest() -
     assert targets_met(summarize_config(fine))
     assert not targets_met(summarize_config([*fine[:-1], item("en", False, True)]))
     assert not targets_met(summarize_config([*fine[:-2], *[item("en", True, False)] * 2]))
+
+
+async def test_tokens_are_read_from_the_cores_own_metrics(console: Console) -> None:
+    from benchmarks.quality.driver import tokens_generated
+
+    assert tokens_generated(console.core) == 0
+    await console.type('/rewrite text:"It rained." style:noir')
+    # The scripted engine writes one token a word: "Scripted reply to: Rewrite in the…"
+    assert tokens_generated(console.core) >= 5

@@ -147,3 +147,9 @@ async def test_a_section_that_only_repeats_the_song_still_gets_its_lines(
     out = await console.type('/lyrics topic:"city rain" structure:intro-outro')
     assert "⚠" not in out
     assert out.count("Neon rivers on the street") == 2  # sung again rather than left out
+
+
+async def test_a_chinese_recap_opens_with_the_premise_in_chinese(console: Console) -> None:
+    await console.type("/prefs set key:language value:zh", "/story start premise:灯塔看守人林海")
+    out = await console.type("/story recap")
+    assert out.splitlines()[1] == "故事设定：灯塔看守人林海"

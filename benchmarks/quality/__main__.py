@@ -18,7 +18,7 @@ from typing import Any
 
 from benchmarks.machine import cpu_model, host_name
 from benchmarks.quality.checks import check_item
-from benchmarks.quality.driver import CountingEngine, ItemRun, run_items
+from benchmarks.quality.driver import ItemRun, run_items, tokens_generated
 from benchmarks.quality.items import Item, load_items
 from benchmarks.quality.report import markdown, summarize_config, targets_met
 from bot.config import Config, ConsoleSettings, FairnessSettings, PluginSettings, RouterSettings
@@ -125,7 +125,7 @@ async def run_model(
         kv_cache_gib=2,
         max_num_seqs=concurrency,
     )
-    engine = CountingEngine(VllmEngine(settings))
+    engine = VllmEngine(settings)
     started = time.monotonic()
     await engine.start()
     startup_s = time.monotonic() - started
@@ -136,14 +136,13 @@ async def run_model(
             with tempfile.TemporaryDirectory(prefix="skald-eval-") as tmp:
                 core = await Core.open(eval_config(Path(tmp), settings), engine)
                 core.sampling = SamplingTable.load(config.sampling)
-                tokens_before = engine.completion_tokens
                 began = time.monotonic()
                 try:
                     runs = await run_items(core, items, concurrency)
+                    seconds = time.monotonic() - began
+                    tokens = tokens_generated(core)
                 finally:
                     await core.close()
-                seconds = time.monotonic() - began
-            tokens = engine.completion_tokens - tokens_before
             item_results = [_item_result(run) for run in runs]
             summary = summarize_config(item_results)
             results.append(

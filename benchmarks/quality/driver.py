@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,6 @@ from bot.errors import UserError
 from bot.i18n import render
 from bot.invocation import ChannelRef, HistoryMessage, Invocation, User
 from bot.reply import Attachment, MessageBreak, Notice, Progress, Reply, TextDelta
-from engine import ChatMessage, Engine, EngineStatus, GenerationParams, Usage
 
 USER = User(id="eval", name="eval", is_admin=True)
 
@@ -52,54 +51,14 @@ class StaticHistory:
         return self._messages[-limit:]
 
 
-class CountingEngine:
-    """The real engine, counting the tokens it writes (for tokens/s beside each score)."""
-
-    def __init__(self, inner: Engine) -> None:
-        self.inner = inner
-        self.completion_tokens = 0
-        self.requests = 0
-
-    @property
-    def max_context_tokens(self) -> int:
-        """The inner engine's context length."""
-        return self.inner.max_context_tokens
-
-    async def start(self) -> None:
-        """Start the inner engine."""
-        await self.inner.start()
-
-    def is_ready(self) -> bool:
-        """Whether the inner engine is ready."""
-        return self.inner.is_ready()
-
-    async def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        """The inner engine's count."""
-        return await self.inner.count_tokens(messages)
-
-    async def stream(
-        self, messages: Sequence[ChatMessage], params: GenerationParams, usage: Usage | None = None
-    ) -> AsyncIterator[str]:
-        """The inner stream; its completion tokens are added up once it ends."""
-        usage = usage if usage is not None else Usage()
-        self.requests += 1
-        stream = self.inner.stream(messages, params, usage)
-        try:
-            async for delta in stream:
-                yield delta
-        finally:
-            close = getattr(stream, "aclose", None)
-            if close is not None:
-                await close()
-            self.completion_tokens += usage.completion_tokens
-
-    def status(self) -> EngineStatus:
-        """The inner engine's status."""
-        return self.inner.status()
-
-    async def close(self) -> None:
-        """Close the inner engine."""
-        await self.inner.close()
+def tokens_generated(core: Core) -> int:
+    """Tokens the engine wrote for this core's commands, read from the core's own metrics
+    (`skald_tokens_generated_total`, counted by every plugin's requests)."""
+    total = 0.0
+    for metric in core.metrics.registry.collect():
+        if metric.name == "skald_tokens_generated":
+            total += sum(s.value for s in metric.samples if s.name.endswith("_total"))
+    return int(total)
 
 
 async def _collect(reply: Reply) -> tuple[str, list[str]]:
