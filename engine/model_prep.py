@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import io
 import json
 import logging
 import os
@@ -164,17 +165,12 @@ def _convert_gguf(gguf_path: Path, out_dir: Path, progress: Progress) -> None:
             f"converting the bundled model needs torch and transformers ({exc})"
         ) from exc
 
-    # The progress callback says what happens; transformers' bars would only add noise.
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    with contextlib.suppress(ImportError, AttributeError):
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
     folder, name = str(gguf_path.parent), gguf_path.name
     progress("loading the GGUF weights (dequantizing)")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+        with _no_library_bars():
+            tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+            loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
     except ImportError as exc:
         # transformers raises ImportError when the `gguf` package is missing.
         raise ModelPreparationError(f"reading GGUF files needs the gguf package ({exc})") from exc
@@ -195,11 +191,19 @@ def _convert_gguf(gguf_path: Path, out_dir: Path, progress: Progress) -> None:
     if not getattr(tokenizer, "chat_template", None):
         raise ModelPreparationError("the GGUF carries no chat template")
     progress(f"saving safetensors and tokenizer to {out_dir}")
-    fresh.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
+    with _no_library_bars():
+        fresh.save_pretrained(out_dir, safe_serialization=True)
+        tokenizer.save_pretrained(out_dir)
     # Drop the 260 MB model now: a traceback cached by some lazy import can keep this
     # frame, and so its locals, alive for the life of the process.
     del fresh, tokenizer
+
+
+def _no_library_bars() -> contextlib.AbstractContextManager[object]:
+    """Keep transformers' progress bars off the terminal: the progress callback says what
+    happens. (Its GGUF loader passes `disable` to tqdm itself, so TQDM_DISABLE and
+    transformers' own switch do not reach it; the bars write to sys.stderr.)"""
+    return contextlib.redirect_stderr(io.StringIO())
 
 
 def resolve_model_path(settings: EngineSettings, progress: Progress = _log_progress) -> Path:
