@@ -17,8 +17,9 @@ TOKENS = {"short": 80, "medium": 180, "long": 360}
 # One message is cut to this many characters in the transcript, so one wall of text
 # cannot push every other message out of the model's context.
 MAX_MESSAGE_CHARS = 600
-# A summary names one of the people in its opening, or it is written again.
-NAMED_WITHIN_CHARS = 200
+# A summary is held back until it names one of the people and keeps half of the
+# conversation's numbers, or until it is this long (then it streams).
+HELD_CHARS = 300
 # A message at least this long, found whole in a summary, was copied rather than summarized.
 COPIED_CHARS = 16
 
@@ -80,10 +81,11 @@ def participants(history: list[HistoryMessage]) -> list[str]:
 
 def faithful(people: list[str], messages: list[str]) -> Gate:
     """A gate refusing a summary that names none of the people who wrote, gives a number
-    the conversation does not have, or copies a message out instead of summarizing it.
+    the conversation does not have, keeps fewer than half of the numbers it does have
+    (days, times, amounts), or copies a message out instead of summarizing it.
 
     Such a summary has usually not read the conversation (a small model then tells a story
-    of its own, or repeats the transcript); it is written again once.
+    of its own, retells only its last lines, or repeats the transcript); it is written again.
     """
     # One person talking to the channel (the console's user, say) need not be named.
     names = [p.casefold() for p in people] if len(people) > 1 else []
@@ -94,15 +96,17 @@ def faithful(people: list[str], messages: list[str]) -> Gate:
     def gate(text: str, done: bool) -> bool | None:
         # A number is complete once something other than a digit follows it.
         complete = text if done else re.sub(r"\d+$", "", text)
-        if any(n not in numbers for n in re.findall(r"\d+", complete)):
+        given = set(re.findall(r"\d+", complete))
+        if given - numbers or any(m in text for m in long_messages):
             return False
-        if any(m in text for m in long_messages):
+        named = not names or any(name in text.casefold() for name in names)
+        covered = 2 * len(given) >= len(numbers)
+        if named and covered:
+            return True
+        if done:
             return False
-        if not names or any(name in text.casefold() for name in names):
-            return True if done or len(text) >= NAMED_WITHIN_CHARS else None
-        if not done and len(text) < NAMED_WITHIN_CHARS:
-            return None
-        return False
+        # A long summary that names someone shows as it streams, its numbers unchecked.
+        return True if len(text) >= HELD_CHARS and named else None
 
     return gate
 

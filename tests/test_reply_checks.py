@@ -100,6 +100,24 @@ async def test_a_summary_that_names_nobody_or_invents_a_number_is_written_again(
     assert len(engine.requests) == 2
 
 
+async def test_a_summary_that_retells_only_the_end_of_the_conversation_is_written_again(
+    console: Console,
+) -> None:
+    console.core.engine = engine = answers(
+        "Ada will collect the money at the meeting.",
+        "Ada sends the zine to print on the 14th; 50 copies cost 120 dollars.",
+    )
+    await console.type(
+        "The zine goes to print on the 14th.",
+        "50 copies cost 120 dollars.",
+        "I'll collect the money at the meeting.",
+    )
+    out = await console.type("/summarize messages:10")
+    assert "on the 14th; 50 copies cost 120 dollars" in out
+    assert "collect the money" not in out
+    assert len(engine.requests) == 2
+
+
 async def test_a_quiz_drops_a_question_with_repeated_choices_and_writes_it_again(
     console: Console,
 ) -> None:
