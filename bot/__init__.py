@@ -5,6 +5,7 @@ A plugin is a `Plugin` subclass whose handlers are marked with `@command` and ta
 """
 
 from bot.context import Context
+from bot.ending import Ending
 from bot.errors import UserError
 from bot.invocation import ChannelRef, HistoryMessage, Invocation, User
 from bot.options import AutocompleteRequest, NoOptions, Param, Range
@@ -19,6 +20,7 @@ __all__ = [
     "ChannelRef",
     "ChatMessage",
     "Context",
+    "Ending",
     "GenerationParams",
     "HistoryMessage",
     "Invocation",

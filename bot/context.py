@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bot.admission import Budget, EngineRequest
 from bot.echo import EchoDetector
+from bot.ending import Cut, Ending
 from bot.errors import UserError
 from bot.i18n import Message, Ordinal, _
 from bot.invocation import ChannelHistory, ChannelRef, HistoryMessage, Invocation, User
@@ -32,6 +33,9 @@ GATED_ATTEMPTS = 2
 REFUSED_WARMER = 0.2
 # A reply's opening this long is checked for an echo of the prompt before it is shown.
 ECHO_WITHIN_CHARS = 60
+# Within this many tokens of its limit, a reply's unfinished sentence is held back: the
+# limit may cut it off, and then it is dropped rather than shown half written.
+NEAR_LIMIT_TOKENS = 24
 # A start that takes longer than this (loading, or restarting after a crash) is shown.
 WARMING_UP_AFTER_S = 0.5
 
@@ -139,6 +143,7 @@ class Context(Generic[OptionsT]):
         stream: bool = True,
         check_language: bool = True,
         accept: Gate | None = None,
+        ending: Ending | None = None,
     ) -> str:
         """Run the engine, streaming the reply (unless stream=False); return the text.
 
@@ -149,6 +154,11 @@ class Context(Generic[OptionsT]):
         gate (None: undecided yet; it must decide once `done`). A refused opening is never
         shown: the reply is written again once, and that one is shown whatever it is (with
         a note if it is in another language).
+
+        Prose (no json_schema) ends as `ending` says, by default `Ending()`: before a
+        sentence the reply already wrote, and at its last whole sentence when the token
+        limit cuts it off; `Ending(words=n)` also ends it at a sentence end past n words.
+        The text returned is what was shown.
         """
         params = params or GenerationParams()
         check_language = check_language and params.json_schema is None
@@ -159,10 +169,12 @@ class Context(Generic[OptionsT]):
             gates.append(language_gate(self.language))
         if accept is not None:
             gates.append(accept)
+        if params.json_schema is None and ending is None:
+            ending = Ending()
         for attempt in range(GATED_ATTEMPTS + 1):
             try:
                 text = await self._generate_once(
-                    messages, params, stream, gates if attempt < GATED_ATTEMPTS else []
+                    messages, params, stream, gates if attempt < GATED_ATTEMPTS else [], ending
                 )
             except _Refused:
                 # Sampled again a little more freely: the same settings tend to write the
@@ -214,43 +226,65 @@ class Context(Generic[OptionsT]):
         params: GenerationParams,
         stream: bool,
         gates: list[Gate],
+        ending: Ending | None,
     ) -> str:
-        """One engine request; its opening is held back until every gate has decided."""
-        parts: list[str] = []
+        """One engine request; its opening is held back until every gate has decided, and
+        its text shows as far as `ending` allows."""
+        text = ""
+        shown = 0  # how much of text the reply shows
+        ends: list[int] = []  # where each delta ended: held text is written in those pieces
         pending = list(gates)
-        async with contextlib.aclosing(self.deltas(messages, params)) as deltas:
+        usage = Usage()
+        cut = Cut(0, False)
+        async with contextlib.aclosing(self.deltas(messages, params, usage)) as deltas:
             async for delta in deltas:
-                parts.append(delta)
+                text += delta
+                ends.append(len(text))
+                near = usage.completion_tokens >= params.max_tokens - NEAR_LIMIT_TOKENS
+                cut = ending.cut(text, near_limit=near) if ending else Cut(len(text), False)
+                if cut.complete:
+                    break  # leaving the loop aborts the request in the engine
                 if pending:
-                    opening = "".join(parts)
                     # A blocked phrase ends the reply now (written, the filter stops it
                     # and the engine's request), whatever the gates would say.
-                    if not self.reply.blocks(opening):
-                        pending = _decide(pending, opening, done=False)
+                    if not self.reply.blocks(text):
+                        pending = _decide(pending, text, done=False)
                     else:
                         pending = []
                     if pending:
                         continue
-                    if stream:  # the opening, held back until now, as it came
-                        for held in parts:
-                            await self.reply.write(held)
-                    continue
-                if stream:
-                    await self.reply.write(delta)
+                if stream:  # held back until now (an opening, a sentence), as it came
+                    await self._show(text, ends, shown, cut.keep)
+                shown = max(shown, cut.keep)
+        if not cut.complete and ending is not None:
+            limited = usage.completion_tokens >= params.max_tokens
+            cut = ending.cut(text, near_limit=limited, done=True)
+        text = text[: max(shown, cut.keep)] if ending else text
         if pending:
-            _decide(pending, "".join(parts), done=True)
-            if stream:
-                for held in parts:
-                    await self.reply.write(held)
-        return "".join(parts).strip()
+            _decide(pending, text, done=True)
+        if stream:
+            await self._show(text, ends, shown, len(text))
+        return text.strip()
+
+    async def _show(self, text: str, ends: list[int], start: int, stop: int) -> None:
+        """Write text[start:stop] in the pieces it came in: the content filter then shows
+        everything before a blocked phrase, and nothing of the piece that has it."""
+        for end in [*(e for e in ends if start < e < stop), stop]:
+            if end > start:
+                await self.reply.write(text[start:end])
+                start = end
 
     async def deltas(
-        self, messages: Sequence[ChatMessage], params: GenerationParams
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        usage: Usage | None = None,
     ) -> AsyncGenerator[str, None]:
         """The engine's text deltas, admitted in turn, measured and charged to the budgets.
 
         Nothing is shown to the user: for plugins that shape the text before writing it
         (line by line, say). Closing the iterator early aborts the request in the engine.
+        `usage`, when given, is filled in as the request runs (its tokens so far).
         """
         core = self.core
         request = EngineRequest(
@@ -271,7 +305,7 @@ class Context(Generic[OptionsT]):
             )
 
         await self._engine_started()
-        usage = Usage()
+        usage = usage if usage is not None else Usage()
         series = core.metrics.plugin(self.plugin)
         async with core.admission.admit(request, show_place) as ticket:
             series.queue_wait.observe(ticket.waited_s)

@@ -88,14 +88,14 @@ class ScriptedEngine:
         params: GenerationParams,
         usage: Usage | None = None,
     ) -> AsyncIterator[str]:
-        """The scripted reply, a word (one token) at a time."""
+        """The scripted reply, a word (one token) at a time, cut off at max_tokens."""
         usage = usage or Usage()
         prompt = self._count(messages)
         if prompt + min(params.max_tokens, 64) > self.max_context_tokens:
             raise PromptTooLong(prompt, self.max_context_tokens)
         if self.keep_requests:
             self.requests.append((list(messages), params))
-        words = self.script(messages, params).split(" ")
+        words = self.script(messages, params).split(" ")[: params.max_tokens]
         usage.prompt_tokens = prompt
         started = time.monotonic()
         finished = False

@@ -297,8 +297,10 @@ async def test_streaming_edits_follow_the_rate_limit_headers_without_a_429(
 async def test_a_long_reply_continues_in_followups_split_at_boundaries(
     fake: FakeDiscord, tmp_path: Path
 ) -> None:
-    paragraph = "The tide came in over the old stones. " * 20
-    text = "\n\n".join([paragraph.strip()] * 6)  # about 4,600 characters
+    def paragraph(p: int) -> str:  # long words: the scripted engine's tokens are words
+        return " ".join(f"The-tide-came-in-over-the-old-stones-{p}-{n}." for n in range(17))
+
+    text = "\n\n".join(paragraph(p) for p in range(6))  # about 4,600 characters
     bot = await start_bot(fake, tmp_path, ScriptedEngine(script=ScriptedEngine.replying(text)))
     iid = await bot.command("tutor explain", {"topic": "tides"})
     await bot.settled()
