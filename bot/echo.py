@@ -15,8 +15,9 @@ _HAN = re.compile(r"[\u3400-\u9fff]+")
 _WORD = re.compile(r"[^\W_]+")
 
 
-def _runs(text: str) -> set[str]:
-    """Every run of HAN_RUN Chinese characters and of WORD_RUN words in the text."""
+def runs_of(text: str) -> set[str]:
+    """Every run of HAN_RUN Chinese characters and of WORD_RUN words in the text: what
+    echoes and copies are measured in."""
     runs: set[str] = set()
     for line in text.splitlines():
         # Punctuation between Chinese characters does not break a run: a model repeating
@@ -40,9 +41,15 @@ class EchoDetector:
         text = _QUOTED.sub("\n", text)
         for value in sorted((v for v in people_text if len(v) >= 2), key=len, reverse=True):
             text = text.replace(value, "\n")
-        self._runs = _runs(text)
+        self._runs = runs_of(text)
 
     def echoes(self, reply: str) -> bool:
         """True when the reply repeats a run of the instructions, or the tags that quote
         material in prompts."""
-        return "quote>" in reply or bool(self._runs & _runs(reply))
+        return "quote>" in reply or bool(self._runs & runs_of(reply))
+
+
+def copied_share(text: str, source: set[str]) -> float:
+    """The share of the text's runs found among `source` runs (0 for a text with none)."""
+    runs = runs_of(text)
+    return len(runs & source) / len(runs) if runs else 0.0

@@ -7,7 +7,9 @@ import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
-from bot import ChatMessage, Context, NoOptions, Param, Plugin, Pref, command
+from bot import ChatMessage, Context, Ending, NoOptions, Param, Plugin, Pref, command
+from bot.context import Gate
+from bot.echo import copied_share, runs_of
 from bot.errors import UserError
 from bot.i18n import Join, Text, _
 
@@ -17,7 +19,8 @@ Genre = Literal[
 Length = Literal["short", "medium", "long"]
 GENRES: tuple[str, ...] = get_args(Genre)
 LENGTHS: tuple[str, ...] = get_args(Length)
-# Words asked of the model, and the token budget that leaves room for them.
+# Words asked of the model (a part ends at the first sentence end past them), and the
+# token budget, which leaves room to finish that sentence.
 WORDS = {"short": 80, "medium": 150, "long": 250}
 TOKENS = {"short": 160, "medium": 280, "long": 440}
 
@@ -116,7 +119,9 @@ class Story(Plugin):
                 )
             )
         messages = ctx.prompts.chat("start", genre=genre, premise=opts.premise, words=WORDS[length])
-        text = await ctx.generate(messages, ctx.sampling("start", max_tokens=TOKENS[length]))
+        text = await ctx.generate(
+            messages, ctx.sampling("start", max_tokens=TOKENS[length]), ending=part_ending(length)
+        )
         now = time.time()
         async with ctx.store.write() as db:
             await db.execute("DELETE FROM story_parts WHERE scope = ?", (ctx.store.scope,))
@@ -144,7 +149,10 @@ class Story(Plugin):
         direction = ctx.options.direction
         messages = await fit_story(ctx, story, "continue", direction=direction or "")
         text = await ctx.generate(
-            messages, ctx.sampling("continue", max_tokens=TOKENS[story.length])
+            messages,
+            ctx.sampling("continue", max_tokens=TOKENS[story.length]),
+            accept=new_writing(story),
+            ending=part_ending(story.length),
         )
         await add_part(ctx, text, direction)
 
@@ -167,7 +175,12 @@ class Story(Plugin):
         """Write an ending and close the story (it can still be recapped)."""
         story = await require_story(ctx, running=True)
         messages = await fit_story(ctx, story, "end")
-        text = await ctx.generate(messages, ctx.sampling("end", max_tokens=TOKENS[story.length]))
+        text = await ctx.generate(
+            messages,
+            ctx.sampling("end", max_tokens=TOKENS[story.length]),
+            accept=new_writing(story),
+            ending=part_ending(story.length),
+        )
         await add_part(ctx, text, None)
         await ctx.store.execute(
             "UPDATE story_stories SET ended_at = ? WHERE scope = ?", (time.time(), ctx.store.scope)
@@ -175,6 +188,10 @@ class Story(Plugin):
         await ctx.reply.notice(_("The End. Start another with /story start."))
 
 
+# A part's opening is judged a copy of the story once it has this many runs of words, when
+# this share of them is in the story already.
+OPENING_RUNS = 12
+COPIED_SHARE = 0.5
 # At most this many people are named in a recap's cast.
 MAX_CAST = 6
 CAST_SCHEMA: dict[str, Any] = {
@@ -189,6 +206,29 @@ CAST_SCHEMA: dict[str, Any] = {
     "required": ["names"],
     "additionalProperties": False,
 }
+
+
+def part_ending(length: str) -> Ending:
+    """A story part ends at the first sentence end past its words (a small model goes on
+    well past what it was asked for, and is then cut off mid-sentence)."""
+    return Ending(words=WORDS[length])
+
+
+def new_writing(story: StoryState) -> Gate:
+    """A gate refusing a part that opens by writing out the story so far again.
+
+    A small model asked to continue often copies the last part out, word for word or
+    nearly; such a part is written again. Copied: half the runs of words (of Chinese
+    characters) of its opening are in the story already.
+    """
+    told = runs_of("\n".join(story.parts))
+
+    def gate(text: str, done: bool) -> bool | None:
+        if not done and len(runs_of(text)) < OPENING_RUNS:
+            return None
+        return copied_share(text, told) < COPIED_SHARE
+
+    return gate
 
 
 def recap_header(premise: str, cast: list[str]) -> list[Text]:

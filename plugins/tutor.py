@@ -117,6 +117,8 @@ def question_problem(question: Question, topic: str, language: str) -> str | Non
     choices = [c.casefold() for c in question.choices]
     if any(not c for c in choices) or len(set(choices)) != 4:
         return "choices empty or repeated"
+    if any(_not_a_choice(c, question.question) for c in choices):
+        return "a choice is a letter, the question or a loop"
     if question.answer not in LETTERS:
         return "no answer"
     if not mostly_in(question.question, language, 0.6):
@@ -126,6 +128,19 @@ def question_problem(question: Question, topic: str, language: str) -> str | Non
     if words and not any(word in asked for word in words):
         return "off topic"
     return None
+
+
+def _not_a_choice(choice: str, question: str) -> bool:
+    """True for what a small model writes in a choice's place: the answer's letter or the
+    word "answer", the question again, or a phrase that repeats itself."""
+    if choice.strip(" .)") in {"a", "b", "c", "d", "answer", "答案"}:
+        return True
+    if choice == question.casefold():
+        return True
+    units = re.findall(r"[\u3400-\u9fff]|[^\W\d_\u3400-\u9fff]+", choice)
+    size = 4 if _has_han(choice) else 3
+    runs = ["".join(units[i : i + size]) for i in range(len(units) - size + 1)]
+    return len(set(runs)) < len(runs)
 
 
 def format_quiz(topic: str, questions: list[Question], language: str = SOURCE_LANGUAGE) -> str:

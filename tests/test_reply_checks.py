@@ -171,3 +171,36 @@ async def test_a_chinese_recap_opens_with_the_premise_in_chinese(console: Consol
     await console.type("/prefs set key:language value:zh", "/story start premise:灯塔看守人林海")
     out = await console.type("/story recap")
     assert out.splitlines()[1] == "故事设定：灯塔看守人林海"
+
+
+async def test_a_story_part_that_copies_the_story_out_is_written_again(console: Console) -> None:
+    opening = (
+        "Mara climbed the lighthouse stairs at dusk and found a green bottle wedged in the "
+        "railing, a folded map inside it, its ink still wet."
+    )
+    console.core.engine = engine = answers(
+        opening,
+        opening,
+        "The storm came at midnight. Mara unrolled the map by candlelight and saw her own "
+        "island drawn on it, with a cross where the lighthouse stood.",
+    )
+    await console.type('/story start premise:"a lighthouse keeper named Mara"')
+    out = await console.type("/story continue")
+    assert "The storm came at midnight" in out and "climbed the lighthouse" not in out
+    assert len(engine.requests) == 3
+
+
+def test_a_quiz_question_whose_choices_are_letters_the_question_or_a_loop_is_not_asked() -> None:
+    from plugins.tutor import Question, question_problem
+
+    def problem(question: str, *choices: str) -> str | None:
+        return question_problem(Question(question, choices, "A"), "唐诗", "zh")  # type: ignore[arg-type]
+
+    assert problem("唐诗中哪句写秋天？", "秋风起", "春眠不觉晓", "床前明月光", "白日依山尽") is None
+    assert problem("唐诗中哪句写秋天？", "秋风起", "answer", "A", "B") is not None
+    assert (
+        problem("唐诗中哪句写秋天？", "秋风起", "唐诗中哪句写秋天？", "床前明月光", "白日")
+        is not None
+    )
+    loop = "秋雨绵绵，落叶纷飞”，“秋雨绵绵，落叶纷飞"
+    assert problem("唐诗中哪句写秋天？", loop, "春眠不觉晓", "床前明月光", "白日依山尽") is not None
