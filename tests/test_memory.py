@@ -381,3 +381,22 @@ async def test_reading_inside_a_write_block_is_an_error_not_a_hang(tmp_path: Pat
         assert await db.fetchone("SELECT 1") is not None
     finally:
         await db.close()
+
+
+async def test_a_write_cancelled_at_any_point_leaves_no_transaction_open(db: Database) -> None:
+    async with db.write() as conn:
+        await conn.execute("CREATE TABLE notes (text TEXT)")
+
+    async def note(text: str) -> None:
+        async with db.write() as conn:
+            await conn.execute("INSERT INTO notes VALUES (?)", (text,))
+
+    for steps in range(12):  # cancelled before, during and after BEGIN, INSERT and COMMIT
+        task = asyncio.create_task(note(f"cancelled after {steps}"))
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await note("kept")  # the next write would fail inside a transaction left open
+    rows = await db.fetchall("SELECT text FROM notes WHERE text = 'kept'")
+    assert len(rows) == 12

@@ -165,16 +165,19 @@ class Database:
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:
         """A read-modify-write transaction: BEGIN IMMEDIATE, commit, or roll back on error."""
         async with self._locked():
-            # IMMEDIATE takes the write lock up front, so a read followed by a write can
-            # never fail with SQLITE_BUSY_SNAPSHOT when another process wrote in between.
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
+                # IMMEDIATE takes the write lock up front, so a read followed by a write
+                # can never fail with SQLITE_BUSY_SNAPSHOT when another process wrote in
+                # between.
+                await self._conn.execute("BEGIN IMMEDIATE")
                 yield self._conn
-            except BaseException:
-                await self._conn.rollback()
-                raise
-            else:
                 await self._conn.commit()
+            except BaseException:
+                # Also when cancelled while BEGIN or COMMIT was queued on the connection's
+                # thread: it runs anyway, and a transaction left open would fail every
+                # later write. The rollback queues behind it; with none open it does nothing.
+                await asyncio.shield(self._conn.rollback())
+                raise
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run one query and return every row."""
