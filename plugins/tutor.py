@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import re
@@ -403,6 +404,9 @@ async def write_quiz(ctx: Context[Any], topic: str, count: int, level: str) -> l
     fallback: list[Question | None] = [None] * len(good[:count]) + [*off_topic[:empty]]
     fallback += [None] * (count - len(fallback))
     one = ctx.sampling("quiz", max_tokens=240, json_schema=quiz_schema(1))
+    # Each question written alone asks about another aspect of the topic: told only "not
+    # these", a small model writes one of them again.
+    aspects = itertools.cycle(ctx.prompts.render("aspects").splitlines())
     for round_ in range(QUESTION_RETRIES):
         missing = [i for i, q in enumerate(slots) if q is None]
         if not missing:
@@ -410,8 +414,7 @@ async def write_quiz(ctx: Context[Any], topic: str, count: int, level: str) -> l
         # Each round samples warmer: the same settings tend to repeat the same flaw.
         one = dataclasses.replace(one, temperature=one.temperature + 0.15 * bool(round_))
         for index in missing:
-            kept = [q.question for q in slots if q is not None]
-            ask = ctx.prompts.chat("quiz_one", topic=topic, level=level, asked=kept)
+            ask = ctx.prompts.chat("quiz_one", topic=topic, level=level, aspect=next(aspects))
             try:
                 (fresh,) = parse_quiz(await ctx.generate(ask, one, stream=False), 1)
             except (ValueError, KeyError, TypeError) as exc:
