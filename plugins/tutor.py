@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 LETTERS = ("A", "B", "C", "D")
 # Rounds in which questions that fail their checks are written again, each alone.
-QUESTION_RETRIES = 3
+QUESTION_RETRIES = 4
 _FUNCTION_WORDS = frozenset(
     {"the", "and", "for", "with", "from", "about", "into", "its", "how", "what", "why", "who"}
 )
