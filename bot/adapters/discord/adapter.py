@@ -11,10 +11,11 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -38,12 +39,12 @@ from bot.adapters.discord.threads import PluginThreads
 from bot.config import DiscordSettings
 from bot.core import Core
 from bot.i18n import COMMAND_NAME, N_, Languages, Message, Text, _, _p, locale_of, render
-from bot.invocation import ChannelRef, Invocation, User
+from bot.invocation import ChannelRef, Invocation, User, new_invocation_id
 from bot.loader import PluginManager
 from bot.plugin import CommandSpec
 from bot.reply import Notice
 from bot.router import Run
-from bot.streaming import MessageStreamer
+from bot.streaming import MessageStreamer, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ MAX_ORIGINS = 2000
 READY_TIMEOUT_S = 60.0
 # discord.py waits out non-global rate limits itself; past this it raises instead.
 MAX_RATELIMIT_WAIT_S = 30.0
+# One call to Discord while streaming (with discord.py's own retries) gets this long.
+CALL_TIMEOUT_S = 5.0
 # At shutdown, streams get this long to show their final text.
 SHUTDOWN_GRACE_S = 10.0
 
@@ -314,6 +317,48 @@ class DiscordAdapter:
         self, interaction: discord.Interaction[Any], name: str, options: dict[str, object]
     ) -> None:
         """A slash command: acknowledge first, then everything else."""
+        incident = new_invocation_id()
+        await self._guarded(
+            interaction, incident, self._command(interaction, name, options, incident)
+        )
+
+    async def _guarded(
+        self,
+        interaction: discord.Interaction[Any],
+        incident: str,
+        work: Coroutine[Any, Any, None],
+    ) -> None:
+        """Serve an interaction; whatever fails is logged once, and the user hears of it."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.core.metrics.adapter_error("discord", _kind(exc))
+            if isinstance(exc, discord.HTTPException | aiohttp.ClientError | TimeoutError):
+                log.warning(
+                    "discord: an interaction failed: %s (incident %s)", _describe(exc), incident
+                )
+            else:
+                log.exception("discord: an interaction failed (incident %s)", incident)
+            failed = _("Something went wrong on our side. (incident {incident})", incident=incident)
+            text = failed.render(
+                locale_of(_locale(interaction.locale)) or self.core.config.language
+            )
+            with contextlib.suppress(Exception):
+                # Never answered yet: answer now; else a follow-up, while the token lasts.
+                if interaction.response.is_done():
+                    await interaction.followup.send(text, ephemeral=True)
+                else:
+                    await interaction.response.send_message(text, ephemeral=True)
+
+    async def _command(
+        self,
+        interaction: discord.Interaction[Any],
+        name: str,
+        options: dict[str, object],
+        incident: str,
+    ) -> None:
         self._track()
         if not await self._acknowledge(interaction, thinking=True):
             return
@@ -326,7 +371,7 @@ class DiscordAdapter:
         if refusal:
             await self._refuse(interaction, refusal)
             return
-        inv = await self._invocation(interaction, spec, options)
+        inv = await self._invocation(interaction, spec, options, incident)
         await self._serve(interaction, inv, spec)
 
     async def _refuse(self, interaction: discord.Interaction[Any], message: Message) -> None:
@@ -358,6 +403,10 @@ class DiscordAdapter:
         """Buttons on replies: Stop, Regenerate, Continue (commands go through the tree)."""
         if interaction.type is not discord.InteractionType.component:
             return
+        incident = new_invocation_id()
+        await self._guarded(interaction, incident, self._button(interaction, incident))
+
+    async def _button(self, interaction: discord.Interaction[Any], incident: str) -> None:
         data: dict[str, Any] = dict(interaction.data or {})
         custom_id = str(data.get("custom_id", ""))
         parts = custom_id.split(":")
@@ -393,7 +442,7 @@ class DiscordAdapter:
             await self._refuse(interaction, _(GONE))
             return
         user = self._user(interaction, spec)
-        inv = Invocation(name, options, first.channel, user, first.history)
+        inv = Invocation(name, options, first.channel, user, first.history, id=incident)
         await self._serve(interaction, inv, spec)
 
     async def _stop(self, interaction: discord.Interaction[Any], origin: _Origin | None) -> None:
@@ -483,7 +532,11 @@ class DiscordAdapter:
         return None
 
     async def _invocation(
-        self, interaction: discord.Interaction[Any], spec: CommandSpec, options: dict[str, object]
+        self,
+        interaction: discord.Interaction[Any],
+        spec: CommandSpec,
+        options: dict[str, object],
+        incident: str,
     ) -> Invocation:
         # A plugin's thread (a story's) belongs to the channel it was opened from.
         channel = await self._channel_of(interaction)
@@ -491,7 +544,9 @@ class DiscordAdapter:
             interaction.channel or self.client.get_partial_messageable(interaction.channel_id or 0),
             message_content=self.client.intents.message_content,
         )
-        return Invocation(spec.name, options, channel, self._user(interaction, spec), history)
+        return Invocation(
+            spec.name, options, channel, self._user(interaction, spec), history, id=incident
+        )
 
     # -- replies --
 
@@ -516,14 +571,19 @@ class DiscordAdapter:
         channel = str(thread.id) if thread is not None else str(interaction.channel_id)
         bucket = self.pacers.bucket(channel)
         origin.run = run = self.core.dispatch(inv)
-        streamer: MessageStreamer[Any] = MessageStreamer(target, bucket)
+        # discord.py already tries a failed webhook call again (5xx: five times, for up to
+        # 25 s): no retries of our own on top, and a bound on how long one call may take.
+        streamer: MessageStreamer[Any] = MessageStreamer(
+            target, bucket, retry_delays=(), permanent=permanent, call_timeout_s=CALL_TIMEOUT_S
+        )
         try:
             await streamer.deliver(run.reply)
             await target.finish(bucket)
-        except discord.HTTPException as exc:
+        except (Unreachable, discord.HTTPException, aiohttp.ClientError) as exc:
             # The reply cannot be shown: stop generating it for nobody, and say why.
             run.cancel()
-            await self._explain(interaction, target, inv, exc, languages.private)
+            cause = exc.cause if isinstance(exc, Unreachable) else exc
+            await self._explain(interaction, target, inv, cause, languages.private)
         finally:
             await run.wait()
             origin.run = None
@@ -593,13 +653,22 @@ class DiscordAdapter:
         interaction: discord.Interaction[Any],
         target: InteractionReply,
         inv: Invocation,
-        exc: discord.HTTPException,
+        exc: BaseException,
         locale: str,
     ) -> None:
         """Log a refused reply and tell the user what an admin can fix."""
-        log.warning("discord: reply to /%s failed: %s", inv.command, _describe(exc))
-        self.core.metrics.adapter_error("discord", error_kind(exc))
-        if exc.code == MISSING_PERMISSIONS:
+        log.warning(
+            "discord: reply to /%s failed: %s (incident %s)", inv.command, _describe(exc), inv.id
+        )
+        self.core.metrics.adapter_error("discord", _kind(exc))
+        if not isinstance(exc, discord.HTTPException):
+            text = _(
+                "Discord could not be reached ({error}), so I stopped writing my reply. "
+                "Please try again. (incident {incident})",
+                error=type(exc).__name__,
+                incident=inv.id,
+            )
+        elif exc.code == MISSING_PERMISSIONS:
             missing = missing_permission(interaction)
             text = (
                 _(
@@ -620,8 +689,20 @@ class DiscordAdapter:
         await self._tell(target, text.render(locale))
 
     async def _tell(self, target: InteractionReply, text: str) -> None:
-        with contextlib.suppress(discord.HTTPException):
-            await target.notice(Notice(text, "error"))
+        # Discord may be failing right now: a bounded try, and no second complaint.
+        with contextlib.suppress(discord.HTTPException, aiohttp.ClientError, TimeoutError):
+            async with asyncio.timeout(CALL_TIMEOUT_S):
+                await target.notice(Notice(text, "error"))
+
+
+def permanent(error: Exception) -> bool:
+    """True for Discord's refusals that no retry mends (a missing permission, a lost message)."""
+    return isinstance(error, discord.HTTPException) and error.status < 500 and error.status != 429
+
+
+def _kind(exc: BaseException) -> str:
+    """A metrics label for any failure: Discord's refusals by kind, others by class."""
+    return error_kind(exc) if isinstance(exc, discord.HTTPException) else type(exc).__name__
 
 
 def error_kind(exc: discord.HTTPException) -> str:
