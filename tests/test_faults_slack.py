@@ -8,12 +8,15 @@ and when nothing can reach the user the generation stops at once.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from urllib.parse import quote_from_bytes
 
 import pytest
 
+from tests.fake_slack import sign, slash_command_form
 from tests.scripted_engine import ScriptedEngine
-from tests.test_slack_adapter import Workspace, buttons, workspace
+from tests.test_slack_adapter import SECRET, Workspace, buttons, workspace
 
 __all__ = ["workspace"]
 
@@ -129,3 +132,73 @@ async def test_slack_unreachable_is_logged_once_and_the_generation_stops(
     assert "(incident " in failures[0].getMessage()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+async def test_five_copies_of_one_signed_request_sent_at_once_start_one_generation(
+    workspace: Workspace,
+) -> None:
+    workspace.engine.gate.set()
+    body = slash_command_form("/rewrite", "text:hi style:noir")
+    headers = {**sign(SECRET, body), "Content-Type": "application/x-www-form-urlencoded"}
+
+    async def send() -> int:
+        async with workspace.http.post(workspace.url, data=body, headers=headers) as response:
+            return response.status
+
+    statuses = await asyncio.gather(*(send() for _ in range(5)))
+    assert sorted(statuses) == [200, 401, 401, 401, 401]
+    await settled(workspace, "Scripted reply to: Rewrite")
+    await asyncio.sleep(0.2)
+    assert len(workspace.engine.requests) == 1
+
+
+async def post_raw(workspace: Workspace, body: bytes, *, signed: bool) -> int:
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if signed:
+        headers.update(sign(SECRET, body))
+    async with workspace.http.post(workspace.url, data=body, headers=headers) as response:
+        return response.status
+
+
+def quote(raw: bytes) -> bytes:
+    """Form-encode a value."""
+    return quote_from_bytes(raw).encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"command=/help&text=caf\xe9",  # not UTF-8
+        b"payload=" + quote(b"[1, 2, 3]"),  # a payload that is not a JSON object
+        b"payload=" + quote(b"{not json"),
+    ],
+)
+async def test_garbage_is_refused_without_a_traceback(
+    workspace: Workspace, caplog: pytest.LogCaptureFixture, body: bytes
+) -> None:
+    caplog.set_level(logging.WARNING)
+    # Unsigned: refused before anything is parsed, and nothing is logged.
+    assert [await post_raw(workspace, body, signed=False) for _ in range(20)] == [401] * 20
+    assert not caplog.records
+    # Signed (only Slack can): 400, one warning each, no traceback.
+    assert await post_raw(workspace, body, signed=True) == 400
+    [warning] = caplog.records
+    assert warning.levelno == logging.WARNING and warning.exc_info is None
+    assert "malformed signed request" in warning.getMessage()
+
+
+async def test_an_action_whose_user_is_a_string_is_served(
+    workspace: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    payload = {
+        "type": "block_actions",
+        "team": "T123",
+        "user": "U1",
+        "channel": {"id": "C1"},
+        "actions": [{"action_id": "skald_regenerate", "value": "unknown-key"}],
+    }
+    body = b"payload=" + quote(json.dumps(payload).encode())
+    assert await post_raw(workspace, body, signed=True) == 200
+    [told] = await workspace.slack.wait_for_calls("chat.postEphemeral")
+    assert told.params["user"] == "U1" and "run the command again" in told.params["text"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -13,9 +13,10 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -25,6 +26,7 @@ from bot.adapters.slack.commands import EVENTS_PATH, parse_slash
 from bot.adapters.slack.credentials import SlackCredentials
 from bot.adapters.slack.history import SlackHistory
 from bot.adapters.slack.respond import ResponseUrl
+from bot.adapters.slack.signing import signature_valid
 from bot.config import SlackSettings
 from bot.core import Core
 from bot.errors import UserError
@@ -122,6 +124,12 @@ NO_FILES = N_(
     "Skald saved {name} in its data folder on the bot's host; files cannot be sent "
     "on Slack yet, so ask the person who runs the bot for it."
 )
+
+
+def _first_line(error: BaseException) -> str:
+    """An error's kind and first line, for a warning that never carries a traceback."""
+    text = str(error).splitlines()[0][:200] if str(error) else ""
+    return f"{type(error).__name__}: {text}"
 
 
 def _code(error: SlackApiError) -> str:
@@ -414,21 +422,40 @@ class SlackAdapter:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _handle_http(self, request: web.Request) -> web.Response:
-        # Bolt verifies the signature and the timestamp (5 minutes) and answers 401 itself;
-        # within those 5 minutes a captured request could be sent again: refuse replays.
+        """Check the signature on the raw bytes, refuse replays, then let Bolt parse and serve.
+
+        Nothing is parsed before the signature holds, so garbage from anyone costs a 401 and
+        no log line; signed input that is malformed gets a 400 and one warning.
+        """
         if request.headers.get("X-Slack-Retry-Num"):
             # Slack resends a request it thinks went unanswered; the first one is already
             # being served, so a retry must never start a second generation.
             return web.Response(status=200, headers={"X-Slack-No-Retry": "1"})
+        body = await request.read()
         signature = request.headers.get("X-Slack-Signature", "")
-        if signature and self._replays.seen(signature):
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        secret = self.credentials.signing_secret or ""
+        if not signature_valid(secret, body, timestamp, signature):
+            return web.Response(status=401, text="invalid request signature")
+        # Within Slack's 5 minutes a captured request could be sent again. The signature is
+        # recorded before anything is awaited, so copies sent at once cannot all pass.
+        if self._replays.seen(signature):
             log.warning("slack: refused a replayed request")
             return web.Response(status=401, text="replayed request")
-        bolt_request = await to_bolt_request(request)
-        response = await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
-        if response.status == 200 and signature:
-            self._replays.remember(signature)
-        return response
+        self._replays.remember(signature)
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=body.decode("utf-8"),
+                query=request.query_string,
+                headers=dict(request.headers),
+            )
+            if not isinstance(bolt_request.body, dict):
+                raise ValueError("the body is not an object")
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            # Signed, so from Slack (or whoever holds the secret), yet unreadable: one line.
+            log.warning("slack: refused a malformed signed request: %s", _first_line(exc))
+            return web.Response(status=400, text="malformed request")
+        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
     # -- slash commands --
 
@@ -515,11 +542,11 @@ class SlackAdapter:
     ) -> None:
         kind = str(action.get("action_id", "")).removeprefix("skald_")
         key = str(action.get("value", ""))
-        user_id = str((body.get("user") or {}).get("id", ""))
-        channel_id = str((body.get("channel") or {}).get("id", ""))
+        user_id = _id_of(body.get("user"))
+        channel_id = _id_of(body.get("channel"))
         respond = ResponseUrl(str(body.get("response_url", "")))
         origin = self._origins.get(key)
-        team = str((body.get("team") or {}).get("id", ""))
+        team = _id_of(body.get("team"))
         channel = origin.invocation.channel if origin else ChannelRef("slack", team, channel_id)
         person = User(user_id, user_id, locale=await self._locale(user_id))
         languages = await self.core.languages(channel, person)
@@ -546,7 +573,9 @@ class SlackAdapter:
             if spec is None or spec.follow_up is None:
                 return
             name, options = spec.follow_up, {}
-        user = await self._user(user_id, str((body.get("user") or {}).get("name") or user_id), name)
+        user_field = body.get("user")
+        user_name = user_field.get("name") if isinstance(user_field, dict) else None
+        user = await self._user(user_id, str(user_name or user_id), name)
         await self._run(
             Invocation(name, options, first.channel, user, first.history, id=incident),
             origin.workspace,
@@ -641,3 +670,10 @@ class SlackAdapter:
         while len(self._locales) > MAX_LOCALES:
             self._locales.popitem(last=False)
         return user
+
+
+def _id_of(field: object) -> str:
+    """The id in a payload's `user`, `channel` or `team`: an object with an id, or the id."""
+    if isinstance(field, dict):
+        return str(field.get("id") or "")
+    return str(field) if isinstance(field, str) else ""
