@@ -144,6 +144,9 @@ class MessageStreamer(Generic[H]):
         """
         flusher = asyncio.create_task(self._flush_when_allowed())
         reader = asyncio.create_task(self._read(reply))
+        for task in (flusher, reader):
+            # Their errors are read below; a cancelled delivery must not leave them unread.
+            task.add_done_callback(_mark_read)
         try:
             # The reader ends with the reply; the flusher ends only when the platform takes
             # nothing more, and then the reply must not wait for the reader.
@@ -155,7 +158,13 @@ class MessageStreamer(Generic[H]):
                 # nobody to report to.
                 await asyncio.shield(self._finish_message())
             raise
-        await self._halt(reader, flusher)
+        if reader.done():
+            await self._halt(flusher)
+        else:
+            # The platform takes nothing any more: no call of the reader's can land, so
+            # there is nothing to wait for.
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
         for task in (flusher, reader):
             error = None if task.cancelled() else task.exception()
             if error is not None:
@@ -318,3 +327,9 @@ class MessageStreamer(Generic[H]):
 def _describe(error: BaseException) -> str:
     """The error's kind and first words, for a log line (never a traceback)."""
     return f"{type(error).__name__}: {str(error)[:200]}"
+
+
+def _mark_read(task: asyncio.Task[None]) -> None:
+    """Read a finished task's error, so asyncio never reports it as never retrieved."""
+    if not task.cancelled():
+        task.exception()

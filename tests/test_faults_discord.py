@@ -7,14 +7,18 @@ and when nothing can reach the user the generation stops at once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
 import pytest
 
 from tests.fake_discord import FakeDiscord
+from tests.scripted_engine import ScriptedEngine
 from tests.test_discord_adapter import (
+    Bot,
     Clock,
+    bot,
     clock,
     components,
     fake,
@@ -23,7 +27,7 @@ from tests.test_discord_adapter import (
     stop_bot,
 )
 
-__all__ = ["clock", "fake", "restore_discord_addresses"]
+__all__ = ["bot", "clock", "fake", "restore_discord_addresses"]
 
 ORIGINAL = r"/webhooks/\d+/[^/]+/messages/@original"
 
@@ -75,3 +79,71 @@ async def test_when_discord_takes_nothing_the_generation_stops_at_once(
     assert len(failures) == 1 and "(incident " in failures[0].getMessage()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     await stop_bot(bot)
+
+
+async def story_thread(bot: Bot) -> int:
+    """The thread the adapter has recorded for the general channel's story, once there."""
+    fake = bot.fake
+    await fake.wait_until(lambda: bool(fake.threads(fake.general_channel_id)))
+    for _ in range(100):
+        row = await bot.core.db.fetchone("SELECT thread_id FROM discord_threads")
+        if row is not None:
+            return int(row["thread_id"])
+        await asyncio.sleep(0.02)
+    raise AssertionError("no story thread recorded")
+
+
+async def test_a_second_story_gets_its_own_thread(bot: Bot) -> None:
+    fake = bot.fake
+    await bot.command("story start", {"premise": "a lighthouse keeper"})
+    await bot.settled()
+    first = await story_thread(bot)
+    await bot.command("story start", {"premise": "a baker in space"})
+    await bot.settled()
+    threads = fake.threads(fake.general_channel_id)
+    assert len(threads) == 2
+    second = await story_thread(bot)
+    assert second != first and "baker in space" in fake.channel(second)["name"]
+    # The continuation goes to the new story's thread, not the old one.
+    await bot.command("story continue", {"direction": "a storm"})
+    await bot.settled()
+    assert fake.messages(second) and not [
+        m for m in fake.messages(first) if "storm" in str(m["content"])
+    ]
+
+
+async def test_a_deleted_story_thread_is_forgotten_and_the_story_continues_here(
+    bot: Bot,
+) -> None:
+    fake = bot.fake
+    await bot.command("story start", {"premise": "a lighthouse keeper"})
+    await bot.settled()
+    fake.delete_channel(await story_thread(bot))
+    await bot.command("story continue", {"direction": "a storm"})
+    await bot.settled()
+    # The part shows in the channel, after a word on why it is not in the thread.
+    shown = [str(m["content"]) for m in visible(fake)]
+    assert shown[-1].startswith("Scripted reply to: This is a fantasy story")
+    [notice] = fake.ephemerals(fake.general_channel_id)
+    assert "thread" in str(notice["content"]) and "continues here" in str(notice["content"])
+    assert await bot.core.db.fetchone("SELECT thread_id FROM discord_threads") is None
+    # The part was shown, so it is saved: the story now has two parts.
+    [[parts]] = await bot.core.db.fetchall("SELECT COUNT(*) FROM story_parts")
+    assert parts == 2
+
+
+async def test_a_part_whose_thread_vanishes_mid_stream_is_not_saved(bot: Bot) -> None:
+    fake = bot.fake
+    await bot.command("story start", {"premise": "a lighthouse keeper"})
+    await bot.settled()
+    thread = await story_thread(bot)
+    bot.engine.script = ScriptedEngine.replying(" ".join(["wave"] * 400))
+    bot.engine.delay_s = 0.02
+    await bot.command("story continue", {"direction": "a storm"})
+    await fake.wait_until(lambda: bool(fake.messages(thread)))  # the part is showing
+    fake.delete_channel(thread)
+    await bot.settled()
+    assert bot.engine.aborted == 1  # nobody could see the rest: stopped
+    [[parts]] = await bot.core.db.fetchall("SELECT COUNT(*) FROM story_parts")
+    assert parts == 1  # only the opening: the part nobody saw whole is not kept
+    assert await bot.core.db.fetchone("SELECT thread_id FROM discord_threads") is None

@@ -60,6 +60,7 @@ CALL_TIMEOUT_S = 5.0
 # At shutdown, streams get this long to show their final text.
 SHUTDOWN_GRACE_S = 10.0
 
+LOST_THREAD = N_("The thread for /{command} is gone or out of my reach, so it continues here.")
 RESTARTED = N_("That reply is from before my last restart: run the command again.")
 GONE = N_("That command is not available any more (its plugin was unloaded or changed).")
 
@@ -559,7 +560,7 @@ class DiscordAdapter:
         while len(self._origins) > MAX_ORIGINS:
             self._origins.popitem(last=False)
         languages = await self.core.languages(inv.channel, inv.user)
-        thread = await self._joined_thread(interaction, inv, spec, languages.public)
+        thread, lost = await self._joined_thread(interaction, inv, spec, languages.public)
         target = InteractionReply(
             interaction,
             key=inv.id,
@@ -570,6 +571,10 @@ class DiscordAdapter:
         )
         channel = str(thread.id) if thread is not None else str(interaction.channel_id)
         bucket = self.pacers.bucket(channel)
+        if lost:
+            await self._tell(
+                target, _(LOST_THREAD, command=spec.words[0]).render(languages.private)
+            )
         origin.run = run = self.core.dispatch(inv)
         # discord.py already tries a failed webhook call again (5xx: five times, for up to
         # 25 s): no retries of our own on top, and a bound on how long one call may take.
@@ -583,6 +588,10 @@ class DiscordAdapter:
             # The reply cannot be shown: stop generating it for nobody, and say why.
             run.cancel()
             cause = exc.cause if isinstance(exc, Unreachable) else exc
+            if thread is not None and isinstance(cause, discord.NotFound | discord.Forbidden):
+                # The thread went while the reply was being written: forget it, so the
+                # next part comes here.
+                await self._threads.forget(inv.channel.scope, spec.plugin)
             await self._explain(interaction, target, inv, cause, languages.private)
         finally:
             await run.wait()
@@ -597,13 +606,21 @@ class DiscordAdapter:
         inv: Invocation,
         spec: CommandSpec,
         language: str,
-    ) -> discord.PartialMessageable | None:
-        """The plugin's thread when the command joins it and was typed outside it."""
+    ) -> tuple[discord.PartialMessageable | None, bool]:
+        """The plugin's thread when the command joins it and was typed outside it, and
+        whether a recorded thread was lost (deleted, or out of the bot's reach)."""
         if spec.thread != "join":
-            return None
+            return None, False
         thread_id = await self._threads.get(inv.channel.scope, spec.plugin)
         if thread_id is None or thread_id == str(interaction.channel_id):
-            return None
+            return None, False
+        try:
+            await self.client.http.get_channel(int(thread_id))
+        except (discord.NotFound, discord.Forbidden):
+            # Deleted, or the bot may no longer see it: the work continues in the channel.
+            log.info("discord: the /%s thread is gone; continuing in the channel", spec.plugin)
+            await self._threads.forget(inv.channel.scope, spec.plugin)
+            return None, True
         thread = self.client.get_partial_messageable(
             int(thread_id), guild_id=interaction.guild_id, type=discord.ChannelType.public_thread
         )
@@ -611,7 +628,7 @@ class DiscordAdapter:
             mention = f"<#{thread_id}>"
             moved = _("Continuing in {thread}…", thread=mention)
             await interaction.edit_original_response(content=moved.render(language))
-        return thread
+        return thread, False
 
     async def _open_thread(
         self,
@@ -634,7 +651,14 @@ class DiscordAdapter:
         heading = _("{plugin}: {title}", plugin=label[:1].upper() + label[1:], title=title)
         name = heading.render(languages.public)[:100]
         try:
-            thread = await first.create_thread(name=name, auto_archive_duration=1440)
+            # Through the REST route, not Message.create_thread: a follow-up message (the
+            # reply after a notice) carries no guild, and discord.py then refuses.
+            thread = await self.client.http.start_thread_with_message(
+                channel.id if channel is not None else interaction.channel_id or 0,
+                first.id,
+                name=name,
+                auto_archive_duration=1440,
+            )
         except discord.HTTPException as exc:
             log.info("discord: could not open a thread for /%s: %s", inv.command, _describe(exc))
             if exc.code == MISSING_PERMISSIONS:
@@ -646,7 +670,9 @@ class DiscordAdapter:
                     ).render(languages.private),
                 )
             return
-        await self._threads.set(inv.channel.scope, spec.plugin, str(thread.id), inv.channel.channel)
+        await self._threads.set(
+            inv.channel.scope, spec.plugin, str(thread["id"]), inv.channel.channel
+        )
 
     async def _explain(
         self,
