@@ -147,3 +147,23 @@ async def test_a_part_whose_thread_vanishes_mid_stream_is_not_saved(bot: Bot) ->
     [[parts]] = await bot.core.db.fetchall("SELECT COUNT(*) FROM story_parts")
     assert parts == 1  # only the opening: the part nobody saw whole is not kept
     assert await bot.core.db.fetchone("SELECT thread_id FROM discord_threads") is None
+
+
+ADMINISTRATOR = 1 << 3
+
+
+async def test_process_wide_commands_need_the_bots_owner_not_a_server_admin(bot: Bot) -> None:
+    fake = bot.fake
+    # A server admin who does not own the bot: refused, privately.
+    await bot.command("skald status", permissions=ADMINISTRATOR)
+    await bot.settled()
+    [refused] = fake.ephemerals(fake.general_channel_id)
+    assert "Only the bot's owner can use /skald status" in str(refused["content"])
+    await bot.command("skald reload", {"plugin": "story"}, permissions=ADMINISTRATOR)
+    await bot.settled()
+    assert "Only the bot's owner" in str(fake.ephemerals(fake.general_channel_id)[-1]["content"])
+    # The application's owner may.
+    iid = await bot.command("skald status", user_id=fake.owner_id, permissions=ADMINISTRATOR)
+    await bot.settled()
+    shown = fake.message(fake.interaction(iid).original_message_id or 0)["content"]
+    assert "scripted" in str(shown)

@@ -45,7 +45,10 @@ class ConsoleAdapter:
         self.stdout = stdout or sys.stdout
         self.interactive = self.stdin.isatty() if interactive is None else interactive
         settings = core.config.console
-        self.user = User(id=settings.user, name=settings.user, is_admin=settings.admin)
+        # The person at the terminal runs the process: with admin rights, they own it too.
+        self.user = User(
+            id=settings.user, name=settings.user, is_admin=settings.admin, is_owner=settings.admin
+        )
         self.history = LoggedHistory(core.messages, CHANNEL.scope)
 
     async def run(self) -> None:

@@ -506,7 +506,17 @@ class DiscordAdapter:
             is_admin=is_admin,
             roles=roles,
             locale=_locale(interaction.locale),
+            is_owner=self._owns_bot(member.id),
         )
+
+    def _owns_bot(self, user_id: int) -> bool:
+        """The application's owner, or a member of the team that owns it."""
+        app = self.client.application
+        if app is None:
+            return False
+        if app.team is not None:
+            return any(m.id == user_id for m in app.team.members)
+        return app.owner.id == user_id
 
     def _access_refusal(
         self, spec: CommandSpec, interaction: discord.Interaction[Any]
