@@ -232,6 +232,10 @@ class Router:
                     kind="error",
                 )
             finally:
+                if outcome != "ok":
+                    # Text the filter held back would print after the error notice: the
+                    # reply stopped where it was shown.
+                    reply.drop_held()
                 reply.close()
                 metrics = self._core.metrics
                 metrics.command(plugin, outcome).inc()

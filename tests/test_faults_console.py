@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+from collections.abc import AsyncIterator
 
 from bot.adapters.console import CHANNEL, ConsoleAdapter
 from bot.core import Core
+from engine import EngineError
 from tests.conftest import Console
+from tests.scripted_engine import ScriptedEngine
 
 
 def byte_console(core: Core, data: bytes) -> tuple[ConsoleAdapter, io.BytesIO]:
@@ -62,3 +65,21 @@ async def test_a_read_only_database_costs_one_line_and_the_next_is_served(
 async def test_a_filter_phrase_with_a_lone_surrogate_is_added(console: Console) -> None:
     printed = await console.type("/skald filter action:add phrase:bad\ud800word")
     assert printed.endswith('"bad\ufffdword" is blocked in this channel.\n')
+
+
+async def test_text_the_filter_held_back_is_dropped_when_the_engine_fails(
+    console: Console, engine: ScriptedEngine
+) -> None:
+    async def failing(*args: object, **kwargs: object) -> AsyncIterator[str]:
+        words = "The sea was calm and the gulls were quiet over the harbour all day long"
+        for word in (words + " " + words).split():
+            yield word + " "
+        # "hel" could still become "hell": the filter holds it back until the next word.
+        yield "and hel"
+        raise EngineError("the engine fell over mid-stream")
+
+    engine.stream = failing  # type: ignore[method-assign]
+    printed = await console.type("/story start premise:a calm sea")
+    lines = printed.splitlines()
+    assert lines[-1].startswith("⚠ The language model failed on this request.")
+    assert "all day long and" in printed and "hel" not in printed.split("long and")[-1]
