@@ -18,6 +18,7 @@ class Permissions:
 
     def __init__(self, settings: PermissionSettings) -> None:
         self._admins = set(settings.admins)
+        self._owners = set(settings.owners)
         self._admin_commands = set(settings.admin_commands)
 
     def requires_admin(self, spec: CommandSpec) -> bool:
@@ -26,9 +27,18 @@ class Permissions:
 
     def check(self, spec: CommandSpec, inv: Invocation) -> None:
         """Raise UserError when the user may not run the command."""
+        user = inv.user
+        if spec.owner:
+            if user.is_owner or f"{inv.channel.platform}:{user.id}" in self._owners:
+                return
+            raise UserError(
+                _(
+                    "Only the bot's owner can use /{command}: it acts on every server.",
+                    command=spec.name,
+                )
+            )
         if not self.requires_admin(spec):
             return
-        user = inv.user
         if user.is_admin or f"{inv.channel.platform}:{user.id}" in self._admins:
             return
         raise UserError(_("Only server admins can use /{command}.", command=spec.name))

@@ -1,4 +1,5 @@
-"""The `skaldbot` command: run the bot, prepare the model, print commands, reload plugins."""
+"""The `skaldbot` command: run the bot, prepare the model, print commands, reload plugins,
+check (`doctor`) and copy (`backup`) the database."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot import logcontext
 from bot.config import Config, ConfigError, load_config
+from bot.memory.database import MigrationError
 from bot.quiet import ENGINE_LOG, send_library_output_to
 
 
@@ -55,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
         "sync", help="register the slash commands with Discord now (needs DISCORD_TOKEN)"
     )
     sync.add_argument("--guild", help="register in this one server only (instant; for development)")
+    sub.add_parser(
+        "doctor", help="check the database file (SQLite's integrity check); changes nothing"
+    )
+    backup = sub.add_parser(
+        "backup", help="copy the database to a new file, safely while the bot runs"
+    )
+    backup.add_argument("path", type=Path, help="the new file to write")
     reload = sub.add_parser("reload", help="reload plugins in the running bot")
     reload.add_argument("plugins", nargs="*", help="plugin names (default: all)")
     return parser
@@ -95,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_commands(config, fmt, args.socket_mode, args.request_url))
     if args.command == "reload":
         return _reload(config, args.plugins)
+    if args.command == "doctor":
+        return _doctor(config)
+    if args.command == "backup":
+        return _backup(config, args.path)
     if args.command == "discord":
         return asyncio.run(_discord_sync(config, args.guild))
     return 2
@@ -102,12 +117,62 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(config: Config) -> int:
     from bot.app import run_bot
+    from bot.memory.doctor import check_database
 
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    # A damaged file, or one from a newer Skald, is named with what to do, and left as it
+    # is, before anything opens it for writing.
+    report = check_database(config.database_path, full=False)
+    if not report.ok:
+        _database_problem(config, report.lines())
+        return 2
     try:
         return asyncio.run(run_bot(config))
     except KeyboardInterrupt:
         return 130
+    except (sqlite3.DatabaseError, MigrationError) as exc:
+        _database_problem(config, [str(exc)])
+        return 2
+
+
+def _database_problem(config: Config, problems: list[str]) -> None:
+    path = config.database_path
+    print(
+        f"skaldbot: the database {path} cannot be used: {'; '.join(problems)}\n"
+        f"  It was left untouched. Run `skaldbot doctor` for details; restore a backup made "
+        f"with `skaldbot backup` (move the damaged file aside first), or point SKALD_DATA_DIR "
+        f"at a new folder to start afresh.",
+        file=sys.stderr,
+    )
+
+
+def _doctor(config: Config) -> int:
+    from bot.memory.doctor import check_database
+
+    report = check_database(config.database_path)
+    print(f"database {config.database_path}")
+    for line in report.lines():
+        print(f"  {line}")
+    if report.ok:
+        print("No problems found.")
+        return 0
+    print(
+        "Problems found. The file was not changed. Restore a backup made with "
+        "`skaldbot backup`, or recover what SQLite can (`sqlite3 FILE .recover`)."
+    )
+    return 1
+
+
+def _backup(config: Config, destination: Path) -> int:
+    from bot.memory.doctor import backup_database
+
+    try:
+        size = backup_database(config.database_path, destination)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"skaldbot: backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"Backed up {config.database_path} to {destination} ({size:,} bytes).")
+    return 0
 
 
 def _prepare_model(config: Config) -> int:

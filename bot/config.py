@@ -62,6 +62,10 @@ class PermissionSettings:
 
     # "platform:user_id" entries, e.g. "discord:80351110224678912" or "console:you".
     admins: tuple[str, ...] = ()
+    # Who owns the bot process, as "platform:user_id": they alone may run commands that act
+    # on every server (reload a plugin, the whole process's status). The Discord
+    # application's owner (or its team) and the person at the console own it anyway.
+    owners: tuple[str, ...] = ()
     # Commands that are admin-only here in addition to those the plugins declare so.
     admin_commands: tuple[str, ...] = ()
 

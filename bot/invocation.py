@@ -48,6 +48,9 @@ class User:
     # Set by the adapter from the platform's own permissions (Manage Channels, workspace admin).
     is_admin: bool = False
     roles: tuple[str, ...] = ()
+    # The bot's owner (the Discord application's owner, the person at the console): may run
+    # commands that act on the whole process.
+    is_owner: bool = False
     # The person's own locale where the platform tells it ("zh-TW"): their private notices
     # use it.
     locale: str | None = None

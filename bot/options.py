@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import types
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import (
 from bot.errors import DeclarationError, OptionError
 from bot.i18n import LOCALES, Join, Text, _, choice
 from bot.invocation import ChannelRef
+from bot.readable import readable
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -222,7 +224,7 @@ class OptionSpec:
             raw = raw.value
         if self.kind == "str":
             if isinstance(raw, bool | int | float | str):
-                return str(raw)
+                return readable(str(raw))
         elif self.kind == "bool":
             if isinstance(raw, bool):
                 return raw
@@ -239,12 +241,14 @@ class OptionSpec:
             except ValueError:
                 pass
         else:
-            if isinstance(raw, int | float) and not isinstance(raw, bool):
-                return float(raw)
             try:
-                return float(str(raw).strip())
+                number = float(raw) if isinstance(raw, int | float) else float(str(raw).strip())
             except ValueError:
-                pass
+                number = math.nan
+            # NaN passes every bound check (all its comparisons are false), and an infinity
+            # is no setting: neither is a number here.
+            if math.isfinite(number) and not isinstance(raw, bool):
+                return number
         raise OptionError(self.name, self._not_allowed(raw))
 
     def to_json(self) -> dict[str, Any]:

@@ -35,6 +35,7 @@ class CommandMeta:
     options_type: type[Any] | None
     follow_up: str | None = None
     thread: ThreadUse = None
+    owner: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,8 @@ class CommandSpec:
     # "start": the reply opens the plugin's thread in the channel (a new story);
     # "join": the reply goes into that thread when the platform has one.
     thread: ThreadUse = None
+    # Acts on the whole process (every server, every channel): only the bot's owner.
+    owner: bool = False
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -118,16 +121,18 @@ def command(
     options: type[Any] | None = None,
     follow_up: str | None = None,
     thread: ThreadUse = None,
+    owner: bool = False,
 ) -> Callable[[H], H]:
     """Declare a plugin method as a command: `@command("story start", "Begin a story")`.
 
     The options come from the handler's `ctx: Context[SomeOptions]` annotation (or `options=`).
+    `owner=True` marks a command that acts on the whole bot, not one server or channel: only
+    the bot's owner may run it (it is admin-only too, so platforms hide it from others).
     """
 
     def decorate(fn: H) -> H:
-        setattr(
-            fn, _COMMAND_ATTR, CommandMeta(name, description, admin, options, follow_up, thread)
-        )
+        meta = CommandMeta(name, description, admin or owner, options, follow_up, thread, owner)
+        setattr(fn, _COMMAND_ATTR, meta)
         return fn
 
     return decorate
@@ -190,6 +195,7 @@ class Plugin:
                     fn,
                     meta.follow_up,
                     meta.thread,
+                    meta.owner,
                 )
             )
         return specs

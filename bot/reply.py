@@ -163,6 +163,10 @@ class Reply:
         if not self._closed:
             self._queue.put_nowait(Notice(self.render(message, private=private), kind, private))
 
+    def drop_held(self) -> None:
+        """Forget the text the filter holds back: the reply failed, so it never shows."""
+        self._filter = None
+
     def close(self) -> None:
         """No more events; readers finish after the queued ones."""
         if not self._closed:

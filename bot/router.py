@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import difflib
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from bot.i18n import Join, Languages, _, choice
 from bot.invocation import Invocation
 from bot.logcontext import add_fields, log_fields
 from bot.memory.controls import ChannelControls
+from bot.memory.problems import storage_kind, storage_problem
 from bot.memory.store import PluginStore
 from bot.options import build_options
 from bot.plugin import CommandSpec
@@ -216,6 +218,12 @@ class Router:
                     ),
                     kind="error",
                 )
+            except sqlite3.Error as exc:
+                # The disk is full, the file read-only or damaged: say so in one line, and
+                # keep serving what needs no write.
+                outcome = "storage"
+                log.warning("storage error (%s): %s", storage_kind(exc), exc)
+                await reply.notice(storage_problem(exc), kind="error")
             except Exception:
                 outcome = "failed"
                 log.exception("incident %s: /%s by %s failed", inv.id, inv.command, inv.user.id)
@@ -224,6 +232,10 @@ class Router:
                     kind="error",
                 )
             finally:
+                if outcome != "ok":
+                    # Text the filter held back would print after the error notice: the
+                    # reply stopped where it was shown.
+                    reply.drop_held()
                 reply.close()
                 metrics = self._core.metrics
                 metrics.command(plugin, outcome).inc()

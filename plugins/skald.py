@@ -105,7 +105,7 @@ class Skald(Plugin):
             lines.append(ctx.text(line))
         await ctx.reply.write("\n".join(lines))
 
-    @command("skald reload", "Reload a plugin without restarting the bot", admin=True)
+    @command("skald reload", "Reload a plugin without restarting the bot", owner=True)
     async def reload(self, ctx: Context[ReloadOptions]) -> None:
         """Reload one plugin (or load one that failed before); the old one stays on failure."""
         name = ctx.options.plugin
@@ -273,7 +273,7 @@ class Skald(Plugin):
         """Everything the bot stores for this channel, as one file for its admins."""
         await ctx.reply.attach(await ctx.core.export(ctx.channel))
 
-    @command("skald status", "The engine's backend, model, queue and uptime", admin=True)
+    @command("skald status", "The engine's backend, model, queue and uptime", owner=True)
     async def status(self, ctx: Context[NoOptions]) -> None:
         """Engine backend and model, what runs and waits, restarts and uptime."""
         core = ctx.core

@@ -824,6 +824,11 @@ class FakeDiscord:
         )
         return cid
 
+    def delete_channel(self, channel_id: int) -> None:
+        """Delete a channel or thread, as a moderator does: its messages go with it, and
+        every later request about it answers 404 Unknown Channel (10003)."""
+        del self._channels[channel_id]
+
     def channel(self, channel_id: int) -> Json:
         """The channel (or thread) object, as `GET /channels/{id}` answers it."""
         return self._channel_object(self._channel(channel_id))

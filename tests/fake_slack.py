@@ -173,8 +173,9 @@ class Call:
 
 @dataclass
 class _Scripted:
-    kind: Literal["error", "ratelimit", "server"]
+    kind: Literal["error", "ratelimit", "server", "slow"]
     error: str = ""
+    delay_s: float = 0.0
     retry_after: int = 1
     status: int = 500
     extra: dict[str, Any] = field(default_factory=dict)
@@ -511,6 +512,11 @@ class FakeSlack:
         for _ in range(times):
             self._queue(method).append(_Scripted("server", status=status))
 
+    def slow_next(self, method: str, delay_s: float, times: int = 1) -> None:
+        """Answer the next `times` calls normally, but only after `delay_s` seconds."""
+        for _ in range(times):
+            self._queue(method).append(_Scripted("slow", delay_s=delay_s))
+
     def set_rate_limit(self, method: str, per_minute: int | None) -> None:
         """Rate-limit `method` (as Slack's tiers do) to `per_minute` answered calls in any
         60 s of `clock`; beyond it answers 429 with the seconds left as `Retry-After`.
@@ -649,12 +655,15 @@ class FakeSlack:
         queue = self._scripted.get(call.method)
         if queue:
             scripted = queue.popleft()
-            if scripted.kind == "ratelimit":
+            if scripted.kind == "slow":
+                await asyncio.sleep(scripted.delay_s)
+            elif scripted.kind == "ratelimit":
                 headers["Retry-After"] = str(scripted.retry_after)
                 return 429, {"ok": False, "error": "ratelimited"}, headers
-            if scripted.kind == "server":
+            elif scripted.kind == "server":
                 return scripted.status, {"ok": False, "error": "internal_error"}, headers
-            return 200, {"ok": False, "error": scripted.error, **scripted.extra}, headers
+            else:
+                return 200, {"ok": False, "error": scripted.error, **scripted.extra}, headers
 
         limit = self._rate_limits.get(call.method)
         if limit is not None:

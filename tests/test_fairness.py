@@ -23,7 +23,7 @@ from tests.scripted_engine import ScriptedEngine
 
 BUSY = ChannelRef("test", "guild-1", "busy")
 QUIET = ChannelRef("test", "guild-1", "quiet")
-ADMIN = User("1", "owner", is_admin=True)
+ADMIN = User("1", "owner", is_admin=True, is_owner=True)
 
 CoreFactory = Callable[..., Awaitable[Core]]
 
@@ -227,7 +227,9 @@ async def test_skald_status_shows_backend_model_queue_and_uptime(core: Core) -> 
     assert lines[2] == f"Requests: 0 running of {core.admission.capacity}, 0 waiting in line"
     assert lines[4].startswith("Uptime: ")
     got = await events(core.dispatch(Invocation("skald status", {}, BUSY, User("2", "x"))).reply)
-    assert notices_of(got) == ["Only server admins can use /skald status."]
+    assert notices_of(got) == [
+        "Only the bot's owner can use /skald status: it acts on every server."
+    ]
 
 
 async def test_log_lines_about_a_command_name_it_without_its_text(

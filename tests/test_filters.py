@@ -234,3 +234,9 @@ def test_an_exception_split_at_every_boundary_streams_whole_and_a_near_miss_neve
             assert stream(GENERAL, [clean[:i], clean[i:j], clean[j:]]) == (clean, False)
             shown, blocked = stream(GENERAL, [near_miss[:i], near_miss[i:j], near_miss[j:]])
             assert blocked and "这是一种特".startswith(shown), (i, j, shown)
+
+
+@pytest.mark.parametrize("disguise", ["нell", "hеll", "bаstаrd", "bаsтаrd"])
+def test_small_cyrillic_look_alikes_fold_like_their_capitals(disguise: str) -> None:
+    # "т" and "н" have no entry of their own in Unicode's confusables data; "Т" and "Н" do.
+    assert GENERAL.find(f"what the {disguise} is this") is not None

@@ -47,6 +47,12 @@ def test_values_from_text_become_typed() -> None:
         ({"text": "a", "count": "9"}, "`count`: must be a whole number from 1 to 5 (got '9')."),
         ({"text": "a", "count": "2.5"}, "`count`: must be a whole number from 1 to 5 (got '2.5')."),
         ({"text": "a", "ratio": "2"}, "`ratio`: must be a number from 0 to 1 (got '2')."),
+        ({"text": "a", "ratio": "nan"}, "`ratio`: must be a number from 0 to 1 (got 'nan')."),
+        (
+            {"text": "a", "ratio": float("nan")},
+            "`ratio`: must be a number from 0 to 1 (got 'nan').",
+        ),
+        ({"text": "a", "ratio": "-inf"}, "`ratio`: must be a number from 0 to 1 (got '-inf')."),
         ({"text": "a", "loud": "maybe"}, "`loud`: must be true or false (got 'maybe')."),
         ({"text": "a", "size": "xl"}, "`size`: must be one of s, m, or l (got 'xl')."),
         ({"text": "a", "tone": "cold"}, "`tone`: must be one of warm or dry-wit (got 'cold')."),
@@ -92,3 +98,8 @@ def test_an_option_without_a_description_is_refused_at_declaration() -> None:
 
     with pytest.raises(DeclarationError, match="needs a description"):
         option_specs(Bare)
+
+
+def test_text_with_undecodable_bytes_is_kept_with_replacement_characters() -> None:
+    # "caf\xe9" read as UTF-8 with surrogateescape, as Python reads a terminal's bad byte.
+    assert build(text="caf\udce9").text == "caf\ufffd"

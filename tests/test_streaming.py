@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import pytest
+
 from bot.ratelimit import TokenBucket
 from bot.reply import Attachment, Notice, Reply
-from bot.streaming import MessageStreamer
+from bot.streaming import MessageStreamer, Unreachable
 
 
 @dataclass
@@ -22,7 +24,7 @@ class RecordingTarget:
     files: list[Attachment] = field(default_factory=list)
 
     async def post(self, text: str, *, streaming: bool) -> int:
-        handle = len(self.messages) + 1
+        handle = len(self.live) + 1
         self.live[handle] = streaming
         self.messages[handle] = text
         self.calls.append(("post", handle, text))
@@ -156,3 +158,105 @@ async def test_the_final_text_is_flushed_even_when_the_reader_is_cancelled() -> 
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert target.messages == {1: "partial text"}
+
+
+@dataclass
+class FlakyTarget(RecordingTarget):
+    """A platform whose next `edit_failures` edits (and `post_failures` posts) fail."""
+
+    edit_failures: int = 0
+    post_failures: int = 0
+    delete_failures: int = 0
+
+    async def post(self, text: str, *, streaming: bool) -> int:
+        if self.post_failures:
+            self.post_failures -= 1
+            raise ConnectionError("the platform refused the connection")
+        return await super().post(text, streaming=streaming)
+
+    async def edit(self, handle: int, text: str, *, streaming: bool) -> None:
+        if self.edit_failures:
+            self.edit_failures -= 1
+            raise ConnectionError("503 Service Unavailable")
+        await super().edit(handle, text, streaming=streaming)
+
+    async def delete(self, handle: int) -> None:
+        if self.delete_failures:
+            self.delete_failures -= 1
+            raise ConnectionError("503 Service Unavailable")
+        await super().delete(handle)
+
+
+QUICK = (0.01, 0.01)
+
+
+async def test_one_failed_edit_is_tried_again_and_the_reply_ends_complete() -> None:
+    target = FlakyTarget(edit_failures=1)
+    reply = Reply()
+    words = [f"w{i} " for i in range(60)]
+    streamer = MessageStreamer(target, TokenBucket(rate=200, burst=2), retry_delays=QUICK)
+    writer = asyncio.create_task(write_slowly(reply, words))
+    stats = await streamer.deliver(reply)
+    await writer
+    assert target.messages == {1: "".join(words).strip()}
+    assert target.live == {1: False}
+    assert stats.retries == 1 and stats.replaced == 0
+
+
+async def test_a_message_that_cannot_be_edited_continues_in_a_new_one() -> None:
+    target = FlakyTarget(edit_failures=1000)
+    reply = Reply()
+    await reply.write("The first words")
+    delivery = asyncio.create_task(
+        MessageStreamer(target, TokenBucket(rate=1000, burst=10), retry_delays=QUICK).deliver(reply)
+    )
+    await asyncio.sleep(0.05)
+    await reply.write(" and the rest.")
+    reply.close()
+    stats = await delivery
+    # The frozen messages are gone; the last one holds the whole text and is final.
+    [(last, text)] = target.messages.items()
+    assert text == "The first words and the rest." and target.live[last] is False
+    assert stats.replaced >= 1
+
+
+async def test_a_replaced_message_that_could_not_be_removed_is_removed_at_the_end() -> None:
+    target = FlakyTarget(edit_failures=3, delete_failures=1)
+    reply = Reply()
+    await reply.write("Some text")
+    delivery = asyncio.create_task(
+        MessageStreamer(target, TokenBucket(rate=1000, burst=10), retry_delays=QUICK).deliver(reply)
+    )
+    await asyncio.sleep(0.05)
+    await reply.write(" and more.")
+    await asyncio.sleep(0.1)  # the edits fail, the text moves to a new message
+    reply.close()
+    await delivery
+    assert target.messages == {2: "Some text and more."}
+
+
+async def test_when_nothing_reaches_the_user_delivery_stops_at_once() -> None:
+    target = FlakyTarget(edit_failures=1000, post_failures=1000)
+    reply = Reply()
+    await reply.write("Nobody will read this")
+    streamer = MessageStreamer(target, TokenBucket(rate=1000, burst=10), retry_delays=QUICK)
+    # The reply is still open (the engine still writing), yet delivery ends with an error.
+    with pytest.raises(Unreachable, match="refused the connection"):
+        await asyncio.wait_for(streamer.deliver(reply), timeout=2)
+    assert not reply.closed and target.messages == {}
+
+
+async def test_a_lost_notice_does_not_end_the_reply() -> None:
+    class DeafNotices(RecordingTarget):
+        async def notice(self, notice: Notice) -> None:
+            raise ConnectionError("no ephemeral messages today")
+
+    target = DeafNotices()
+    reply = Reply()
+    await reply.notice("a hint")
+    await reply.write("The reply itself.")
+    reply.close()
+    stats = await MessageStreamer(
+        target, TokenBucket(rate=1000, burst=10), retry_delays=QUICK
+    ).deliver(reply)
+    assert stats.messages == ["The reply itself."]

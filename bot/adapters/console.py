@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import sys
 import threading
 from typing import TextIO
@@ -14,6 +15,8 @@ from bot.errors import UserError
 from bot.i18n import _, _n, render
 from bot.invocation import ChannelRef, Invocation, User
 from bot.memory.history import LoggedHistory
+from bot.memory.problems import storage_kind, storage_problem
+from bot.readable import readable
 from bot.reply import Attachment, MessageBreak, Notice, Progress, Reply, TextDelta
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,10 @@ class ConsoleAdapter:
         self.stdout = stdout or sys.stdout
         self.interactive = self.stdin.isatty() if interactive is None else interactive
         settings = core.config.console
-        self.user = User(id=settings.user, name=settings.user, is_admin=settings.admin)
+        # The person at the terminal runs the process: with admin rights, they own it too.
+        self.user = User(
+            id=settings.user, name=settings.user, is_admin=settings.admin, is_owner=settings.admin
+        )
         self.history = LoggedHistory(core.messages, CHANNEL.scope)
 
     async def run(self) -> None:
@@ -79,14 +85,25 @@ class ConsoleAdapter:
     def _read_line(self) -> str | None:
         if self.interactive:
             try:
-                return input("> ")
+                return readable(input("> "))
             except EOFError:
                 return None
         line = self.stdin.readline()
-        return line if line else None
+        return readable(line) if line else None
 
     async def handle_line(self, line: str) -> None:
-        """Serve one line: run a command, or record a chat message."""
+        """Serve one line: run a command, or record a chat message.
+
+        A storage error (a full disk, a read-only database) costs this line only: it is
+        said in one line, and the next line is served as usual.
+        """
+        try:
+            await self._serve_line(readable(line))
+        except sqlite3.Error as exc:
+            log.warning("console: storage error (%s): %s", storage_kind(exc), exc)
+            self._notice(Notice(storage_problem(exc).render(self.core.config.language), "error"))
+
+    async def _serve_line(self, line: str) -> None:
         line = line.strip()
         if not line:
             return
@@ -147,7 +164,12 @@ class ConsoleAdapter:
         self._print(f"{mark} {text}\n")
 
     def _print(self, text: str) -> None:
-        self.stdout.write(text)
+        try:
+            self.stdout.write(text)
+        except UnicodeEncodeError:
+            # A terminal that cannot show some character still gets the rest of the line.
+            encoding = getattr(self.stdout, "encoding", None) or "utf-8"
+            self.stdout.write(text.encode(encoding, "replace").decode(encoding))
         self.stdout.flush()
 
 

@@ -38,13 +38,24 @@ def word_char(ch: str) -> bool:
 @lru_cache(maxsize=4096)
 def _latin_lookalike(ch: str) -> str:
     """The Latin letter a non-Latin character is confusable with (Unicode's data), or ch."""
+    found = _listed_lookalike(ch)
+    if found is None and len(upper := ch.upper()) == 1 and upper != ch:
+        # Unicode lists many capitals only ("М" as "M", not "м" as "m"): a small letter
+        # reads as the small form of its capital's look-alike.
+        capital = _listed_lookalike(upper)
+        found = capital.lower() if capital is not None else None
+    return found or ch
+
+
+def _listed_lookalike(ch: str) -> str | None:
+    """The ASCII letter or digit Unicode's confusables data lists for ch, if any."""
     found = confusables.is_confusable(ch, preferred_aliases=["latin"], greedy=True)
     for item in found or ():
         for glyph in item["homoglyphs"]:
             c = str(glyph["c"])
             if len(c) == 1 and c.isascii() and c.isalnum():
                 return c
-    return ch
+    return None
 
 
 class Folding:

@@ -11,10 +11,11 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -38,12 +39,12 @@ from bot.adapters.discord.threads import PluginThreads
 from bot.config import DiscordSettings
 from bot.core import Core
 from bot.i18n import COMMAND_NAME, N_, Languages, Message, Text, _, _p, locale_of, render
-from bot.invocation import ChannelRef, Invocation, User
+from bot.invocation import ChannelRef, Invocation, User, new_invocation_id
 from bot.loader import PluginManager
 from bot.plugin import CommandSpec
 from bot.reply import Notice
 from bot.router import Run
-from bot.streaming import MessageStreamer
+from bot.streaming import MessageStreamer, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,12 @@ MAX_ORIGINS = 2000
 READY_TIMEOUT_S = 60.0
 # discord.py waits out non-global rate limits itself; past this it raises instead.
 MAX_RATELIMIT_WAIT_S = 30.0
+# One call to Discord while streaming (with discord.py's own retries) gets this long.
+CALL_TIMEOUT_S = 5.0
 # At shutdown, streams get this long to show their final text.
 SHUTDOWN_GRACE_S = 10.0
 
+LOST_THREAD = N_("The thread for /{command} is gone or out of my reach, so it continues here.")
 RESTARTED = N_("That reply is from before my last restart: run the command again.")
 GONE = N_("That command is not available any more (its plugin was unloaded or changed).")
 
@@ -314,6 +318,48 @@ class DiscordAdapter:
         self, interaction: discord.Interaction[Any], name: str, options: dict[str, object]
     ) -> None:
         """A slash command: acknowledge first, then everything else."""
+        incident = new_invocation_id()
+        await self._guarded(
+            interaction, incident, self._command(interaction, name, options, incident)
+        )
+
+    async def _guarded(
+        self,
+        interaction: discord.Interaction[Any],
+        incident: str,
+        work: Coroutine[Any, Any, None],
+    ) -> None:
+        """Serve an interaction; whatever fails is logged once, and the user hears of it."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.core.metrics.adapter_error("discord", _kind(exc))
+            if isinstance(exc, discord.HTTPException | aiohttp.ClientError | TimeoutError):
+                log.warning(
+                    "discord: an interaction failed: %s (incident %s)", _describe(exc), incident
+                )
+            else:
+                log.exception("discord: an interaction failed (incident %s)", incident)
+            failed = _("Something went wrong on our side. (incident {incident})", incident=incident)
+            text = failed.render(
+                locale_of(_locale(interaction.locale)) or self.core.config.language
+            )
+            with contextlib.suppress(Exception):
+                # Never answered yet: answer now; else a follow-up, while the token lasts.
+                if interaction.response.is_done():
+                    await interaction.followup.send(text, ephemeral=True)
+                else:
+                    await interaction.response.send_message(text, ephemeral=True)
+
+    async def _command(
+        self,
+        interaction: discord.Interaction[Any],
+        name: str,
+        options: dict[str, object],
+        incident: str,
+    ) -> None:
         self._track()
         if not await self._acknowledge(interaction, thinking=True):
             return
@@ -326,7 +372,7 @@ class DiscordAdapter:
         if refusal:
             await self._refuse(interaction, refusal)
             return
-        inv = await self._invocation(interaction, spec, options)
+        inv = await self._invocation(interaction, spec, options, incident)
         await self._serve(interaction, inv, spec)
 
     async def _refuse(self, interaction: discord.Interaction[Any], message: Message) -> None:
@@ -358,6 +404,10 @@ class DiscordAdapter:
         """Buttons on replies: Stop, Regenerate, Continue (commands go through the tree)."""
         if interaction.type is not discord.InteractionType.component:
             return
+        incident = new_invocation_id()
+        await self._guarded(interaction, incident, self._button(interaction, incident))
+
+    async def _button(self, interaction: discord.Interaction[Any], incident: str) -> None:
         data: dict[str, Any] = dict(interaction.data or {})
         custom_id = str(data.get("custom_id", ""))
         parts = custom_id.split(":")
@@ -393,7 +443,7 @@ class DiscordAdapter:
             await self._refuse(interaction, _(GONE))
             return
         user = self._user(interaction, spec)
-        inv = Invocation(name, options, first.channel, user, first.history)
+        inv = Invocation(name, options, first.channel, user, first.history, id=incident)
         await self._serve(interaction, inv, spec)
 
     async def _stop(self, interaction: discord.Interaction[Any], origin: _Origin | None) -> None:
@@ -456,7 +506,17 @@ class DiscordAdapter:
             is_admin=is_admin,
             roles=roles,
             locale=_locale(interaction.locale),
+            is_owner=self._owns_bot(member.id),
         )
+
+    def _owns_bot(self, user_id: int) -> bool:
+        """The application's owner, or a member of the team that owns it."""
+        app = self.client.application
+        if app is None:
+            return False
+        if app.team is not None:
+            return any(m.id == user_id for m in app.team.members)
+        return app.owner.id == user_id
 
     def _access_refusal(
         self, spec: CommandSpec, interaction: discord.Interaction[Any]
@@ -483,7 +543,11 @@ class DiscordAdapter:
         return None
 
     async def _invocation(
-        self, interaction: discord.Interaction[Any], spec: CommandSpec, options: dict[str, object]
+        self,
+        interaction: discord.Interaction[Any],
+        spec: CommandSpec,
+        options: dict[str, object],
+        incident: str,
     ) -> Invocation:
         # A plugin's thread (a story's) belongs to the channel it was opened from.
         channel = await self._channel_of(interaction)
@@ -491,7 +555,9 @@ class DiscordAdapter:
             interaction.channel or self.client.get_partial_messageable(interaction.channel_id or 0),
             message_content=self.client.intents.message_content,
         )
-        return Invocation(spec.name, options, channel, self._user(interaction, spec), history)
+        return Invocation(
+            spec.name, options, channel, self._user(interaction, spec), history, id=incident
+        )
 
     # -- replies --
 
@@ -504,7 +570,7 @@ class DiscordAdapter:
         while len(self._origins) > MAX_ORIGINS:
             self._origins.popitem(last=False)
         languages = await self.core.languages(inv.channel, inv.user)
-        thread = await self._joined_thread(interaction, inv, spec, languages.public)
+        thread, lost = await self._joined_thread(interaction, inv, spec, languages.public)
         target = InteractionReply(
             interaction,
             key=inv.id,
@@ -515,15 +581,28 @@ class DiscordAdapter:
         )
         channel = str(thread.id) if thread is not None else str(interaction.channel_id)
         bucket = self.pacers.bucket(channel)
+        if lost:
+            await self._tell(
+                target, _(LOST_THREAD, command=spec.words[0]).render(languages.private)
+            )
         origin.run = run = self.core.dispatch(inv)
-        streamer: MessageStreamer[Any] = MessageStreamer(target, bucket)
+        # discord.py already tries a failed webhook call again (5xx: five times, for up to
+        # 25 s): no retries of our own on top, and a bound on how long one call may take.
+        streamer: MessageStreamer[Any] = MessageStreamer(
+            target, bucket, retry_delays=(), permanent=permanent, call_timeout_s=CALL_TIMEOUT_S
+        )
         try:
             await streamer.deliver(run.reply)
             await target.finish(bucket)
-        except discord.HTTPException as exc:
+        except (Unreachable, discord.HTTPException, aiohttp.ClientError) as exc:
             # The reply cannot be shown: stop generating it for nobody, and say why.
             run.cancel()
-            await self._explain(interaction, target, inv, exc, languages.private)
+            cause = exc.cause if isinstance(exc, Unreachable) else exc
+            if thread is not None and isinstance(cause, discord.NotFound | discord.Forbidden):
+                # The thread went while the reply was being written: forget it, so the
+                # next part comes here.
+                await self._threads.forget(inv.channel.scope, spec.plugin)
+            await self._explain(interaction, target, inv, cause, languages.private)
         finally:
             await run.wait()
             origin.run = None
@@ -537,13 +616,21 @@ class DiscordAdapter:
         inv: Invocation,
         spec: CommandSpec,
         language: str,
-    ) -> discord.PartialMessageable | None:
-        """The plugin's thread when the command joins it and was typed outside it."""
+    ) -> tuple[discord.PartialMessageable | None, bool]:
+        """The plugin's thread when the command joins it and was typed outside it, and
+        whether a recorded thread was lost (deleted, or out of the bot's reach)."""
         if spec.thread != "join":
-            return None
+            return None, False
         thread_id = await self._threads.get(inv.channel.scope, spec.plugin)
         if thread_id is None or thread_id == str(interaction.channel_id):
-            return None
+            return None, False
+        try:
+            await self.client.http.get_channel(int(thread_id))
+        except (discord.NotFound, discord.Forbidden):
+            # Deleted, or the bot may no longer see it: the work continues in the channel.
+            log.info("discord: the /%s thread is gone; continuing in the channel", spec.plugin)
+            await self._threads.forget(inv.channel.scope, spec.plugin)
+            return None, True
         thread = self.client.get_partial_messageable(
             int(thread_id), guild_id=interaction.guild_id, type=discord.ChannelType.public_thread
         )
@@ -551,7 +638,7 @@ class DiscordAdapter:
             mention = f"<#{thread_id}>"
             moved = _("Continuing in {thread}…", thread=mention)
             await interaction.edit_original_response(content=moved.render(language))
-        return thread
+        return thread, False
 
     async def _open_thread(
         self,
@@ -574,7 +661,14 @@ class DiscordAdapter:
         heading = _("{plugin}: {title}", plugin=label[:1].upper() + label[1:], title=title)
         name = heading.render(languages.public)[:100]
         try:
-            thread = await first.create_thread(name=name, auto_archive_duration=1440)
+            # Through the REST route, not Message.create_thread: a follow-up message (the
+            # reply after a notice) carries no guild, and discord.py then refuses.
+            thread = await self.client.http.start_thread_with_message(
+                channel.id if channel is not None else interaction.channel_id or 0,
+                first.id,
+                name=name,
+                auto_archive_duration=1440,
+            )
         except discord.HTTPException as exc:
             log.info("discord: could not open a thread for /%s: %s", inv.command, _describe(exc))
             if exc.code == MISSING_PERMISSIONS:
@@ -586,20 +680,31 @@ class DiscordAdapter:
                     ).render(languages.private),
                 )
             return
-        await self._threads.set(inv.channel.scope, spec.plugin, str(thread.id), inv.channel.channel)
+        await self._threads.set(
+            inv.channel.scope, spec.plugin, str(thread["id"]), inv.channel.channel
+        )
 
     async def _explain(
         self,
         interaction: discord.Interaction[Any],
         target: InteractionReply,
         inv: Invocation,
-        exc: discord.HTTPException,
+        exc: BaseException,
         locale: str,
     ) -> None:
         """Log a refused reply and tell the user what an admin can fix."""
-        log.warning("discord: reply to /%s failed: %s", inv.command, _describe(exc))
-        self.core.metrics.adapter_error("discord", error_kind(exc))
-        if exc.code == MISSING_PERMISSIONS:
+        log.warning(
+            "discord: reply to /%s failed: %s (incident %s)", inv.command, _describe(exc), inv.id
+        )
+        self.core.metrics.adapter_error("discord", _kind(exc))
+        if not isinstance(exc, discord.HTTPException):
+            text = _(
+                "Discord could not be reached ({error}), so I stopped writing my reply. "
+                "Please try again. (incident {incident})",
+                error=type(exc).__name__,
+                incident=inv.id,
+            )
+        elif exc.code == MISSING_PERMISSIONS:
             missing = missing_permission(interaction)
             text = (
                 _(
@@ -620,8 +725,20 @@ class DiscordAdapter:
         await self._tell(target, text.render(locale))
 
     async def _tell(self, target: InteractionReply, text: str) -> None:
-        with contextlib.suppress(discord.HTTPException):
-            await target.notice(Notice(text, "error"))
+        # Discord may be failing right now: a bounded try, and no second complaint.
+        with contextlib.suppress(discord.HTTPException, aiohttp.ClientError, TimeoutError):
+            async with asyncio.timeout(CALL_TIMEOUT_S):
+                await target.notice(Notice(text, "error"))
+
+
+def permanent(error: Exception) -> bool:
+    """True for Discord's refusals that no retry mends (a missing permission, a lost message)."""
+    return isinstance(error, discord.HTTPException) and error.status < 500 and error.status != 429
+
+
+def _kind(exc: BaseException) -> str:
+    """A metrics label for any failure: Discord's refusals by kind, others by class."""
+    return error_kind(exc) if isinstance(exc, discord.HTTPException) else type(exc).__name__
 
 
 def error_kind(exc: discord.HTTPException) -> str:

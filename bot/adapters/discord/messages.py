@@ -203,6 +203,11 @@ class InteractionReply:
             await self._interaction.delete_original_response()
         elif handle.message is not None:
             await handle.message.delete()
+        if handle is self._first and len(self.messages) == 1:
+            # The reply's only message went (replaced after failed edits): the next one
+            # takes its place, with the buttons.
+            self._first = None
+            self.messages.clear()
 
     async def notice(self, notice: Notice) -> None:
         """An ephemeral follow-up only the user sees (public where it is not private)."""

@@ -51,3 +51,10 @@ class PluginThreads:
                 " thread_id = excluded.thread_id, parent_id = excluded.parent_id",
                 (scope, plugin, thread_id, parent_id),
             )
+
+    async def forget(self, scope: str, plugin: str) -> None:
+        """The plugin's thread is gone: its work continues in the channel."""
+        async with self._db.write() as conn:
+            await conn.execute(
+                "DELETE FROM discord_threads WHERE scope = ? AND plugin = ?", (scope, plugin)
+            )

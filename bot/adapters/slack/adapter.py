@@ -11,10 +11,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -24,17 +26,18 @@ from bot.adapters.slack.commands import EVENTS_PATH, parse_slash
 from bot.adapters.slack.credentials import SlackCredentials
 from bot.adapters.slack.history import SlackHistory
 from bot.adapters.slack.respond import ResponseUrl
+from bot.adapters.slack.signing import signature_valid
 from bot.config import SlackSettings
 from bot.core import Core
 from bot.errors import UserError
 from bot.i18n import N_, SOURCE_LANGUAGE, Languages, _, render, translate
-from bot.invocation import ChannelRef, Invocation, User
+from bot.invocation import ChannelRef, Invocation, User, new_invocation_id
 from bot.memory import Database
 from bot.ratelimit import TokenBucket
 from bot.reply import Attachment, Notice
 from bot.router import Run
 from bot.splitting import split_text
-from bot.streaming import MessageStreamer
+from bot.streaming import MessageStreamer, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,8 @@ log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 3000
 WORKING = N_("_Skald is writing…_")
 MAX_ORIGINS = 2000
+# One Web API call while streaming may take this long (slack_sdk's own limit is 30 s).
+CALL_TIMEOUT_S = 10.0
 # How long a person's Slack locale is trusted before users.info is asked again.
 LOCALE_TTL_S = 3600.0
 MAX_LOCALES = 10_000
@@ -121,8 +126,37 @@ NO_FILES = N_(
 )
 
 
+def _first_line(error: BaseException) -> str:
+    """An error's kind and first line, for a warning that never carries a traceback."""
+    text = str(error).splitlines()[0][:200] if str(error) else ""
+    return f"{type(error).__name__}: {text}"
+
+
 def _code(error: SlackApiError) -> str:
     return str(error.response.get("error") or "unknown_error")
+
+
+# Answers that mean Slack is busy or briefly broken: trying again can help.
+_TRANSIENT_CODES = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
+def permanent(error: Exception) -> bool:
+    """True for Slack's refusals that no retry mends (not_in_channel, invalid_auth…)."""
+    if not isinstance(error, SlackApiError):
+        return False  # a refused connection, a timeout: the next try may get through
+    status = getattr(error.response, "status_code", 200)
+    return status < 500 and status != 429 and _code(error) not in _TRANSIENT_CODES
+
+
+def describe(error: BaseException) -> str:
+    """A short name for a failed call, for logs and metrics: the Slack error code, or its kind."""
+    if isinstance(error, Unreachable):
+        error = error.cause
+    if isinstance(error, SlackApiError):
+        return _code(error)
+    return type(error).__name__
 
 
 class SlackMessages:
@@ -151,7 +185,11 @@ class SlackMessages:
         self._can_continue = can_continue
         # Given: the whole reply goes into that thread (a running story's).
         self._thread_ts = thread_ts
+        self._given_thread = thread_ts
         self.first_ts: str | None = None
+        self._posted = 0
+        # True once the user was told through response_url why the reply cannot show.
+        self.told = False
 
     def _blocks(self, ts: str | None, text: str, streaming: bool) -> list[dict[str, Any]] | None:
         # Only the reply's first message carries the buttons.
@@ -179,9 +217,12 @@ class SlackMessages:
             )
         except SlackApiError as exc:
             if _code(exc) in NOT_POSTABLE:
-                await self._tell_privately(translate(self._languages.private, CANNOT_POST))
+                self.told = await self._tell_privately(
+                    translate(self._languages.private, CANNOT_POST)
+                )
             raise
         ts = str(response["ts"])
+        self._posted += 1
         if self.first_ts is None:
             self.first_ts = ts
             self._thread_ts = self._thread_ts or ts
@@ -211,6 +252,10 @@ class SlackMessages:
     async def delete(self, handle: str) -> None:
         """chat.delete of a message the bot posted."""
         await self._client.chat_delete(channel=self._channel, ts=handle)
+        if handle == self.first_ts and self._posted == 1:
+            # The reply's only message went (replaced after failed edits): the next one
+            # takes its place, with the buttons, and roots the thread.
+            self.first_ts, self._thread_ts, self._posted = None, self._given_thread, 0
 
     async def notice(self, notice: Notice) -> None:
         """An ephemeral message only the invoking user sees."""
@@ -218,14 +263,22 @@ class SlackMessages:
             await self._client.chat_postEphemeral(
                 channel=self._channel, user=self._user, text=notice.text
             )
-        except SlackApiError as exc:
-            if _code(exc) not in NOT_POSTABLE or not await self._tell_privately(notice.text):
+        except (SlackApiError, aiohttp.ClientError, TimeoutError):
+            # Not in the channel, or the Web API failing: response_url is another way in.
+            if not await self._tell_privately(notice.text):
                 raise
 
     async def attach(self, attachment: Attachment) -> None:
         """Files are not uploaded to Slack yet: say where the bot's operator finds it."""
         files = _(NO_FILES, name=attachment.filename)
         await self.notice(Notice(files.render(self._languages.private), "info"))
+
+    async def tell(self, text: str) -> None:
+        """Tell the user privately, by any way left (the Web API, else response_url)."""
+        try:
+            await self.notice(Notice(text, "error"))
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("slack: could not tell the user either: %s", describe(exc))
 
     async def _tell_privately(self, text: str) -> bool:
         """Reach the user through the command's response_url (works outside the channel)."""
@@ -369,38 +422,78 @@ class SlackAdapter:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _handle_http(self, request: web.Request) -> web.Response:
-        # Bolt verifies the signature and the timestamp (5 minutes) and answers 401 itself;
-        # within those 5 minutes a captured request could be sent again: refuse replays.
+        """Check the signature on the raw bytes, refuse replays, then let Bolt parse and serve.
+
+        Nothing is parsed before the signature holds, so garbage from anyone costs a 401 and
+        no log line; signed input that is malformed gets a 400 and one warning.
+        """
         if request.headers.get("X-Slack-Retry-Num"):
             # Slack resends a request it thinks went unanswered; the first one is already
             # being served, so a retry must never start a second generation.
             return web.Response(status=200, headers={"X-Slack-No-Retry": "1"})
+        body = await request.read()
         signature = request.headers.get("X-Slack-Signature", "")
-        if signature and self._replays.seen(signature):
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        secret = self.credentials.signing_secret or ""
+        if not signature_valid(secret, body, timestamp, signature):
+            return web.Response(status=401, text="invalid request signature")
+        # Within Slack's 5 minutes a captured request could be sent again. The signature is
+        # recorded before anything is awaited, so copies sent at once cannot all pass.
+        if self._replays.seen(signature):
             log.warning("slack: refused a replayed request")
             return web.Response(status=401, text="replayed request")
-        bolt_request = await to_bolt_request(request)
-        response = await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
-        if response.status == 200 and signature:
-            self._replays.remember(signature)
-        return response
+        self._replays.remember(signature)
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=body.decode("utf-8"),
+                query=request.query_string,
+                headers=dict(request.headers),
+            )
+            if not isinstance(bolt_request.body, dict):
+                raise ValueError("the body is not an object")
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            # Signed, so from Slack (or whoever holds the secret), yet unreadable: one line.
+            log.warning("slack: refused a malformed signed request: %s", _first_line(exc))
+            return web.Response(status=400, text="malformed request")
+        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
     # -- slash commands --
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """Acknowledge at once; everything else runs in a task of our own."""
         await ack()
-        self._spawn(self._serve_command(dict(body)))
+        incident = new_invocation_id()
+        self._spawn(self._serve_command(dict(body), incident), incident, body)
 
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         """A button on a reply: Stop, Regenerate or Continue."""
         await ack()
-        self._spawn(self._serve_action(dict(body), dict(action)))
+        incident = new_invocation_id()
+        self._spawn(self._serve_action(dict(body), dict(action), incident), incident, body)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
+    def _spawn(self, work: Coroutine[Any, Any, None], incident: str, body: dict[str, Any]) -> None:
+        task = asyncio.create_task(self._guarded(work, incident, body))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _guarded(
+        self, work: Coroutine[Any, Any, None], incident: str, body: dict[str, Any]
+    ) -> None:
+        """Serve a request; whatever fails is logged once, and the user hears of it."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.core.metrics.adapter_error("slack", describe(exc))
+            if isinstance(exc, SlackApiError | aiohttp.ClientError | TimeoutError):
+                log.warning("slack: a request failed: %s (incident %s)", describe(exc), incident)
+            else:
+                log.exception("slack: a request failed (incident %s)", incident)
+            failed = _("Something went wrong on our side. (incident {incident})", incident=incident)
+            await ResponseUrl(str(body.get("response_url", ""))).send(
+                failed.render(self.core.config.language)
+            )
 
     def _bucket(self, workspace: str) -> TokenBucket:
         if workspace not in self._buckets:
@@ -409,7 +502,7 @@ class SlackAdapter:
             )
         return self._buckets[workspace]
 
-    async def _serve_command(self, body: dict[str, Any]) -> None:
+    async def _serve_command(self, body: dict[str, Any], incident: str) -> None:
         channel_id = str(body.get("channel_id", ""))
         user_id = str(body.get("user_id", ""))
         # Enterprise Grid: the same team id may exist under two organizations.
@@ -435,18 +528,25 @@ class SlackAdapter:
             return
         user = await self._user(user_id, str(body.get("user_name") or user_id), parsed.name)
         inv = Invocation(
-            parsed.name, parsed.options, channel, user, SlackHistory(self.client, channel_id)
+            parsed.name,
+            parsed.options,
+            channel,
+            user,
+            SlackHistory(self.client, channel_id),
+            id=incident,
         )
         await self._run(inv, workspace, respond)
 
-    async def _serve_action(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def _serve_action(
+        self, body: dict[str, Any], action: dict[str, Any], incident: str
+    ) -> None:
         kind = str(action.get("action_id", "")).removeprefix("skald_")
         key = str(action.get("value", ""))
-        user_id = str((body.get("user") or {}).get("id", ""))
-        channel_id = str((body.get("channel") or {}).get("id", ""))
+        user_id = _id_of(body.get("user"))
+        channel_id = _id_of(body.get("channel"))
         respond = ResponseUrl(str(body.get("response_url", "")))
         origin = self._origins.get(key)
-        team = str((body.get("team") or {}).get("id", ""))
+        team = _id_of(body.get("team"))
         channel = origin.invocation.channel if origin else ChannelRef("slack", team, channel_id)
         person = User(user_id, user_id, locale=await self._locale(user_id))
         languages = await self.core.languages(channel, person)
@@ -473,9 +573,13 @@ class SlackAdapter:
             if spec is None or spec.follow_up is None:
                 return
             name, options = spec.follow_up, {}
-        user = await self._user(user_id, str((body.get("user") or {}).get("name") or user_id), name)
+        user_field = body.get("user")
+        user_name = user_field.get("name") if isinstance(user_field, dict) else None
+        user = await self._user(user_id, str(user_name or user_id), name)
         await self._run(
-            Invocation(name, options, first.channel, user, first.history), origin.workspace, respond
+            Invocation(name, options, first.channel, user, first.history, id=incident),
+            origin.workspace,
+            respond,
         )
 
     async def _user(self, user_id: str, name: str, command: str) -> User:
@@ -508,15 +612,29 @@ class SlackAdapter:
         )
         origin.run = run = self.core.dispatch(inv)
         streamer: MessageStreamer[str] = MessageStreamer(
-            target, self._bucket(workspace), placeholder=translate(languages.public, WORKING)
+            target,
+            self._bucket(workspace),
+            placeholder=translate(languages.public, WORKING),
+            permanent=permanent,
+            call_timeout_s=CALL_TIMEOUT_S,
         )
         try:
             await streamer.deliver(run.reply)
-        except SlackApiError as exc:
-            # The reply cannot be shown: stop generating it for nobody.
+        except Unreachable as exc:
+            # The reply cannot be shown: stop generating it for nobody, and say so.
             run.cancel()
-            log.warning("slack: reply to /%s failed: %s", inv.command, _code(exc))
-            self.core.metrics.adapter_error("slack", _code(exc))
+            log.warning(
+                "slack: reply to /%s failed: %s (incident %s)", inv.command, describe(exc), inv.id
+            )
+            self.core.metrics.adapter_error("slack", describe(exc))
+            if not target.told:
+                lost = _(
+                    "Slack did not take my reply ({error}), so I stopped writing it. Please "
+                    "try again. (incident {incident})",
+                    error=describe(exc),
+                    incident=inv.id,
+                )
+                await target.tell(lost.render(languages.private))
         finally:
             await run.wait()
             origin.run = None
@@ -543,8 +661,8 @@ class SlackAdapter:
             return {}
         try:
             response = await self.client.users_info(user=user_id, include_locale=True)
-        except SlackApiError:
-            return {}
+        except (SlackApiError, aiohttp.ClientError, TimeoutError):
+            return {}  # unknown: not an admin, the channel's language
         user: dict[str, Any] = dict(response.get("user") or {})
         locale = user.get("locale")
         self._locales[user_id] = (str(locale) if locale else None, time.monotonic())
@@ -552,3 +670,10 @@ class SlackAdapter:
         while len(self._locales) > MAX_LOCALES:
             self._locales.popitem(last=False)
         return user
+
+
+def _id_of(field: object) -> str:
+    """The id in a payload's `user`, `channel` or `team`: an object with an id, or the id."""
+    if isinstance(field, dict):
+        return str(field.get("id") or "")
+    return str(field) if isinstance(field, str) else ""
