@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, get_args
 from bot import ChatMessage, Context, Ending, NoOptions, Param, Plugin, Pref, command
 from bot.context import Gate
 from bot.echo import copied_share, runs_of
+from bot.ending import count_words
 from bot.errors import UserError
 from bot.i18n import Join, Text, _
 
@@ -188,9 +189,9 @@ class Story(Plugin):
         await ctx.reply.notice(_("The End. Start another with /story start."))
 
 
-# A part's opening is judged a copy of the story once it has this many runs of words, when
-# this share of them is in the story already.
-OPENING_RUNS = 12
+# A part's opening is judged a copy of the story once it has this many words (Chinese
+# characters), when this share of its runs of words is in the story already.
+OPENING_WORDS = 24
 COPIED_SHARE = 0.5
 # At most this many people are named in a recap's cast.
 MAX_CAST = 6
@@ -224,7 +225,7 @@ def new_writing(story: StoryState) -> Gate:
     told = runs_of("\n".join(story.parts))
 
     def gate(text: str, done: bool) -> bool | None:
-        if not done and len(runs_of(text)) < OPENING_RUNS:
+        if not done and count_words(text) < OPENING_WORDS:
             return None
         return copied_share(text, told) < COPIED_SHARE
 

@@ -66,14 +66,15 @@ async def test_a_storm_of_503s_on_edits_still_ends_with_the_whole_text(
 async def test_when_discord_takes_nothing_the_generation_stops_at_once(
     fake: FakeDiscord, tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bot, _record = await reply_showing(fake, tmp_path, "lost", 1500)
+    bot, _record = await reply_showing(fake, tmp_path, "lost", 300)
+    bot.engine.delay_s = 0.1  # 300 words (explain's token limit is 320): 30 s
     # From now on Discord fails every message call: edits, follow-ups, channel messages.
     fake.fail_next("*", ORIGINAL, 503, times=1000)
     fake.fail_next("*", r"/webhooks/\d+/[^/]+(/messages/\d+)?", 503, times=1000)
     fake.fail_next("*", r"/channels/\d+/messages(/\d+)?", 503, times=1000)
     caplog.set_level(logging.WARNING)
     await bot.settled(timeout_s=25)
-    # Stopped well before its 1,500 words (30 s) were written, and logged once.
+    # Stopped well before its 300 words (30 s) were written, and logged once.
     assert bot.engine.aborted == 1
     failures = [r for r in caplog.records if "reply to /tutor explain failed" in r.getMessage()]
     assert len(failures) == 1 and "(incident " in failures[0].getMessage()
@@ -138,7 +139,7 @@ async def test_a_part_whose_thread_vanishes_mid_stream_is_not_saved(bot: Bot) ->
     await bot.settled()
     thread = await story_thread(bot)
     bot.engine.script = ScriptedEngine.replying(" ".join(["wave"] * 400))
-    bot.engine.delay_s = 0.02
+    bot.engine.delay_s = 0.05  # a part streams for 7 s (its 150 words), then is cut off
     await bot.command("story continue", {"direction": "a storm"})
     await fake.wait_until(lambda: bool(fake.messages(thread)))  # the part is showing
     fake.delete_channel(thread)

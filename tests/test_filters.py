@@ -109,6 +109,7 @@ CLEAN_SENTENCES = [
     "Mr. Bastardo? No: the saxophonist, Mr. Cockburn, and Ms. Titsworth.",
     "The document's circumstances were skillful, and I will sell shells.",
     "Assume a passing grade; the glass was as clear as the class.",
+    "The man who read the letter, and the one who reads it now.",
 ]
 
 

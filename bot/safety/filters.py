@@ -173,6 +173,10 @@ class StreamFilter:
                     continue
                 end = at + len(phrase.letters)
                 ends = folded.ends_word(end, final) if phrase.edge_end else True
+                if ends and any(folded.gap_before[at + 1 : end]):
+                    # Letters spread over several words ("w h o r e") match only as whole
+                    # words: "who read" is two clean words, not "whore" and "ad".
+                    ends = folded.starts_word(at) and folded.ends_word(end, final)
                 if (not phrase.edge_start or folded.starts_word(at)) and ends:
                     excused = self._excused(phrase, at, final)
                     if excused is None:
