@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.lines import line_key
 from bot.script import is_han
 
 # The end of a sentence: its mark and any closing quote or bracket, then (after a Latin
@@ -46,22 +47,24 @@ class Ending:
         engine has stopped (by the limit when `near_limit`)."""
         written: set[str] = set()
         start = 0
+        words = 0  # in text[:start], counted sentence by sentence: one pass over the text
         for match in _SENTENCE_END.finditer(text):
             end = match.end()
-            sentence = _key(text[start:end])
+            sentence = line_key(text[start:end])
             if sentence in written and _weight(sentence) >= _REPEATABLE:
                 return Cut(start, True)
             if sentence:
                 written.add(sentence)
-            if self.words is not None and count_words(text[:end]) >= self.words:
+            words += count_words(text[start:end])
+            if self.words is not None and words >= self.words:
                 return Cut(end, True)
             start = end
-        tail = _key(text[start:])
+        tail = line_key(text[start:])
         if done:
             # Cut off by the limit: the unfinished sentence goes, when a whole one came.
             return Cut(start if near_limit and start and tail else len(text), True)
         repeating = bool(tail) and any(s.startswith(tail) for s in written)
-        long_enough = self.words is not None and count_words(text) >= self.words
+        long_enough = self.words is not None and words + count_words(text[start:]) >= self.words
         hold = repeating or long_enough or near_limit
         return Cut(start if hold else len(text), False)
 
@@ -76,11 +79,6 @@ def _without_han(text: str) -> str:
     return "".join(" " if is_han(char) else char for char in text)
 
 
-def _key(sentence: str) -> str:
-    """What makes two sentences the same: their letters and digits, casefolded."""
-    return " ".join("".join(c if c.isalnum() else " " for c in sentence.casefold()).split())
-
-
 def _weight(key: str) -> int:
     """A sentence's length for the repeat rule: letters, a Chinese character counting two."""
-    return sum(2 if is_han(char) else 1 for char in key if not char.isspace())
+    return sum(2 if is_han(char) else 1 for char in key)
