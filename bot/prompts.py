@@ -133,12 +133,18 @@ class PromptRenderer:
 
         The system message ends with the channel's rating guidance.
         """
-        system_text = self.render(system, **values)
-        if self.guidance:
-            system_text = f"{system_text}\n\n{self.guidance}"
-        user = self.render(name, **values)
-        self._values[user] = tuple(_texts(values.values()))
-        return [ChatMessage("system", system_text), ChatMessage("user", user)]
+        return [self.system(system, **values), self.user(name, **values)]
+
+    def system(self, name: str = "system", **values: Any) -> ChatMessage:
+        """The named system message, ending with the channel's rating guidance."""
+        text = self.render(name, **values)
+        return ChatMessage("system", f"{text}\n\n{self.guidance}" if self.guidance else text)
+
+    def user(self, name: str, **values: Any) -> ChatMessage:
+        """The named template as a user message (of a chat that may have several turns)."""
+        text = self.render(name, **values)
+        self._values[text] = tuple(_texts(values.values()))
+        return ChatMessage("user", text)
 
     def values_in(self, messages: Sequence[ChatMessage]) -> tuple[str, ...]:
         """The text values rendered into these messages (a premise, a story so far): what

@@ -51,7 +51,11 @@ class StoryState:
     length: str
     recap: str
     parts: list[str]
+    # The direction each part was asked for (None: none given, or the opening).
+    directions: list[str | None]
     ended: bool
+    # The named characters, as last found (None: not looked for yet).
+    characters: list[str] | None = None
 
 
 class Story(Plugin):
@@ -85,6 +89,8 @@ class Story(Plugin):
         );
         CREATE INDEX story_parts_scope ON story_parts (scope, id);
         """,
+        # The story's named characters (a JSON list), found once and kept in every part.
+        "ALTER TABLE story_stories ADD COLUMN characters TEXT;",
     )
     # A story expires when its latest part is older than the retention (then its parts).
     retention = (
@@ -127,9 +133,9 @@ class Story(Plugin):
         async with ctx.store.write() as db:
             await db.execute("DELETE FROM story_parts WHERE scope = ?", (ctx.store.scope,))
             await db.execute(
-                "INSERT OR REPLACE INTO story_stories"
-                " (scope, premise, genre, length, recap, started_by, started_at, ended_at)"
-                " VALUES (?, ?, ?, ?, '', ?, ?, NULL)",
+                "INSERT OR REPLACE INTO story_stories (scope, premise, genre, length, recap,"
+                " started_by, started_at, ended_at, characters)"
+                " VALUES (?, ?, ?, ?, '', ?, ?, NULL, NULL)",
                 (ctx.store.scope, opts.premise, genre, length, ctx.user.name, now),
             )
             await db.execute(
@@ -148,11 +154,12 @@ class Story(Plugin):
         """Continue the running story, optionally in a direction."""
         story = await require_story(ctx, running=True)
         direction = ctx.options.direction
-        messages = await fit_story(ctx, story, "continue", direction=direction or "")
+        cast = await story_cast(ctx, story)
+        messages = await fit_turns(ctx, story, "continue", cast, direction=direction or "")
         text = await ctx.generate(
             messages,
             ctx.sampling("continue", max_tokens=TOKENS[story.length]),
-            accept=new_writing(story),
+            accept=next_part(story, cast),
             ending=part_ending(story.length),
         )
         await add_part(ctx, text, direction)
@@ -163,9 +170,10 @@ class Story(Plugin):
         for later prompts."""
         story = await require_story(ctx, running=False)
         cast = await find_cast(ctx, story)
+        await keep_cast(ctx, cast)
         header = "\n".join(ctx.text(line) for line in recap_header(story.premise, cast))
         await ctx.reply.write(header + "\n\n")
-        messages = await fit_story(ctx, story, "recap", cast=", ".join(cast))
+        messages = await fit_story(ctx, story, "recap", cast=cast_text(ctx, cast))
         text = await ctx.generate(messages, ctx.sampling("recap", max_tokens=200))
         await ctx.store.execute(
             "UPDATE story_stories SET recap = ? WHERE scope = ?", (text, ctx.store.scope)
@@ -175,11 +183,12 @@ class Story(Plugin):
     async def end(self, ctx: Context[NoOptions]) -> None:
         """Write an ending and close the story (it can still be recapped)."""
         story = await require_story(ctx, running=True)
-        messages = await fit_story(ctx, story, "end")
+        cast = await story_cast(ctx, story)
+        messages = await fit_turns(ctx, story, "end", cast)
         text = await ctx.generate(
             messages,
             ctx.sampling("end", max_tokens=TOKENS[story.length]),
-            accept=new_writing(story),
+            accept=next_part(story, cast),
             ending=part_ending(story.length),
         )
         await add_part(ctx, text, None)
@@ -193,6 +202,9 @@ class Story(Plugin):
 # characters), when this share of its runs of words is in the story already.
 OPENING_WORDS = 24
 COPIED_SHARE = 0.5
+# A part that has named none of the story's characters by this many words is written
+# again: a small model drifts into "she" and "the keeper", then into another story.
+NAMED_WITHIN_WORDS = 60
 # At most this many people are named in a recap's cast.
 MAX_CAST = 6
 CAST_SCHEMA: dict[str, Any] = {
@@ -215,19 +227,29 @@ def part_ending(length: str) -> Ending:
     return Ending(words=WORDS[length])
 
 
-def new_writing(story: StoryState) -> Gate:
-    """A gate refusing a part that opens by writing out the story so far again.
+def next_part(story: StoryState, cast: list[str]) -> Gate:
+    """A gate refusing a part that opens by writing out the story so far again, or that
+    names none of the story's characters.
 
     A small model asked to continue often copies the last part out, word for word or
     nearly; such a part is written again. Copied: half the runs of words (of Chinese
     characters) of its opening are in the story already.
     """
     told = runs_of("\n".join(story.parts))
+    copy_checked = False
 
     def gate(text: str, done: bool) -> bool | None:
-        if not done and count_words(text) < OPENING_WORDS:
-            return None
-        return copied_share(text, told) < COPIED_SHARE
+        nonlocal copy_checked
+        words = count_words(text)
+        if not copy_checked:
+            if not done and words < OPENING_WORDS:
+                return None
+            if copied_share(text, told) >= COPIED_SHARE:
+                return False
+            copy_checked = True
+        if not cast or any(name in text for name in cast):
+            return True
+        return None if not done and words < NAMED_WITHIN_WORDS else False
 
     return gate
 
@@ -238,6 +260,28 @@ def recap_header(premise: str, cast: list[str]) -> list[Text]:
     if cast:
         lines.append(_("Cast: {cast}", cast=Join(tuple(cast))))
     return lines
+
+
+def cast_text(ctx: Context[Any], cast: list[str]) -> str:
+    """The cast listed as the prompt's language lists things."""
+    return Join(tuple(cast)).render(ctx.language)
+
+
+async def story_cast(ctx: Context[Any], story: StoryState) -> list[str]:
+    """The story's named characters: found once (one short request), then kept."""
+    if story.characters is not None:
+        return story.characters
+    cast = await find_cast(ctx, story)
+    await keep_cast(ctx, cast)
+    return cast
+
+
+async def keep_cast(ctx: Context[Any], cast: list[str]) -> None:
+    """Remember the story's characters for its next parts."""
+    await ctx.store.execute(
+        "UPDATE story_stories SET characters = ? WHERE scope = ?",
+        (json.dumps(cast, ensure_ascii=False), ctx.store.scope),
+    )
 
 
 async def find_cast(ctx: Context[Any], story: StoryState) -> list[str]:
@@ -264,13 +308,14 @@ async def find_cast(ctx: Context[Any], story: StoryState) -> list[str]:
 async def load_story(ctx: Context[Any]) -> StoryState | None:
     """The channel's story, or None."""
     row = await ctx.store.fetchone(
-        "SELECT premise, genre, length, recap, ended_at FROM story_stories WHERE scope = ?",
+        "SELECT premise, genre, length, recap, ended_at, characters FROM story_stories"
+        " WHERE scope = ?",
         (ctx.store.scope,),
     )
     if row is None:
         return None
     parts = await ctx.store.fetchall(
-        "SELECT text FROM story_parts WHERE scope = ? ORDER BY id", (ctx.store.scope,)
+        "SELECT text, direction FROM story_parts WHERE scope = ? ORDER BY id", (ctx.store.scope,)
     )
     return StoryState(
         row["premise"],
@@ -278,8 +323,21 @@ async def load_story(ctx: Context[Any]) -> StoryState | None:
         row["length"],
         row["recap"],
         [p["text"] for p in parts],
+        [p["direction"] for p in parts],
         row["ended_at"] is not None,
+        _names(row["characters"]),
     )
+
+
+def _names(stored: str | None) -> list[str] | None:
+    """The characters as stored (a JSON list), or None when not found yet or unreadable."""
+    if stored is None:
+        return None
+    try:
+        names = json.loads(stored)
+    except ValueError:
+        return None
+    return [str(n) for n in names] if isinstance(names, list) else None
 
 
 async def require_story(ctx: Context[Any], *, running: bool) -> StoryState:
@@ -295,10 +353,43 @@ async def require_story(ctx: Context[Any], *, running: bool) -> StoryState:
     return story
 
 
+async def fit_turns(
+    ctx: Context[Any], story: StoryState, request: str, cast: list[str], **extra: str
+) -> list[ChatMessage]:
+    """The story told as a chat, one turn per part, then the request for the next part.
+
+    Each part is the model's own earlier turn, asked for as it was (with its direction):
+    the model then writes a new turn rather than the story again. The earliest parts go
+    first when it does not fit; the premise and the recap stay.
+    """
+    prompts = ctx.prompts
+    values = {"genre": story.genre, "premise": story.premise, "words": WORDS[story.length]}
+    final = prompts.user(request, cast=cast_text(ctx, cast), **values, **extra)
+    messages = [prompts.system(), final]
+    for skip in range(len(story.parts)):
+        turns = [prompts.system()]
+        for index in range(skip, len(story.parts)):
+            direction = story.directions[index] or ""
+            if index == skip:
+                opening = "start" if skip == 0 else "resume"
+                turns.append(
+                    prompts.user(opening, recap=story.recap, direction=direction, **values)
+                )
+            else:
+                turns.append(prompts.user("continue", cast="", direction=direction, **values))
+            turns.append(ChatMessage("assistant", story.parts[index]))
+        messages = [*turns, final]
+        if await ctx.fits(messages, TOKENS[story.length]):
+            return messages
+    # Not even the latest part fits: let the engine say how long it is.
+    return messages
+
+
 async def fit_story(
     ctx: Context[Any], story: StoryState, template: str, **extra: str
 ) -> list[ChatMessage]:
-    """The prompt with as much of the story as fits: oldest parts go first, the recap stays."""
+    """The story quoted in one prompt, as much of it as fits: oldest parts go first, the
+    recap stays (for retelling it and finding its characters)."""
     reply_tokens = TOKENS[story.length]
     for skip in range(len(story.parts) + 1):
         shown = story.parts[skip:]

@@ -19,6 +19,10 @@ Script = Callable[[Sequence[ChatMessage], GenerationParams], str]
 def default_script(messages: Sequence[ChatMessage], params: GenerationParams) -> str:
     """A plausible reply: a quiz that fits the schema, or a sentence naming the request."""
     last = messages[-1].content.splitlines()[0][:60]
+    if params.json_schema is not None and "names" in params.json_schema["properties"]:
+        # A story's cast: the capitalised words of its premise (the request's first line).
+        premise = messages[-1].content.splitlines()[0].partition(": ")[2]
+        return json.dumps({"names": re.findall(r"\b[A-Z][a-z]+\b", premise)})
     if params.json_schema is not None:
         # Questions that repeat the request's first line: on its topic, in its language.
         items = params.json_schema["properties"]["questions"]["minItems"]
@@ -41,6 +45,13 @@ def default_script(messages: Sequence[ChatMessage], params: GenerationParams) ->
         if re.search(r"[\u4e00-\u9fff]", messages[-1].content)
         else "Scripted reply to: "
     )
+    turns = sum(m.role == "assistant" for m in messages)
+    if turns:  # the next turn of a chat (a story's next part): new words, no echo
+        # It names whom the request says to name, as a model following its prompt does.
+        named = re.search(r"(?:naming |写到)([^.。，,]+)", messages[-1].content)
+        if reply.startswith("S"):
+            return f"Scripted part {turns + 1}" + (f", with {named[1]}." if named else ".")
+        return f"脚本第 {turns + 1} 段" + (f"，写到{named[1]}。" if named else "。")
     lines = re.search(r"(?:exactly|正好) (\d+) (?:lines|行)", messages[-1].content)
     if lines:  # /lyrics asks for a section's lines: give that many, each its own
         # Each request's own lines (a song's sections differ), numbered.
@@ -120,6 +131,10 @@ class ScriptedEngine:
     def last_prompt(self) -> str:
         """The user message of the latest request."""
         return self.requests[-1][0][-1].content
+
+    def last_chat(self) -> str:
+        """Every message of the latest request but the system one, one after another."""
+        return "\n".join(m.content for m in self.requests[-1][0] if m.role != "system")
 
     @staticmethod
     def replying(text: str) -> Any:

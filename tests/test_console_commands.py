@@ -20,8 +20,8 @@ async def test_story_lives_in_the_channel_and_survives_a_restart(tmp_path: Path)
     assert "story.genre = mystery" in out
     assert "Begin a mystery story about: a lighthouse keeper" in engine.requests[0][0][-1].content
     assert "a storm arrives" in engine.last_prompt()
-    # The continuation's prompt carries the opening.
-    assert "Scripted reply to: Begin a mystery story" in engine.last_prompt()
+    # The continuation's prompt carries the opening, as the model's own earlier turn.
+    assert "Scripted reply to: Begin a mystery story" in engine.last_chat()
     await core.close()
 
     core = await open_core(tmp_path, engine)
@@ -31,6 +31,32 @@ async def test_story_lives_in_the_channel_and_survives_a_restart(tmp_path: Path)
     assert "story.genre = mystery" in out
     assert "story.length = medium  (default)" in out
     await core.close()
+
+
+async def test_a_story_is_told_to_the_model_as_a_chat_of_its_parts(
+    console: Console, engine: ScriptedEngine
+) -> None:
+    await console.type(
+        "/story start premise:a keeper named Mara",
+        "/story continue direction:a storm",
+        "/story continue",
+    )
+    [system, start, opening, storm, part, request] = engine.requests[-1][0]
+    assert [m.role for m in (system, start, opening, storm, part, request)] == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+    ]
+    assert start.content.startswith("Begin a fantasy story about: a keeper named Mara")
+    # Each part is asked for again as it was, so the model writes the next one, not these.
+    assert storm.content.endswith("In this part: a storm.") and "naming" not in storm.content
+    assert part.content == "Scripted part 2, with Mara."
+    assert (
+        request.content == "Continue the story with the next part, in about 150 words, naming Mara."
+    )
 
 
 async def test_plain_text_after_a_command_fills_its_first_text_option(
@@ -54,10 +80,10 @@ async def test_story_prompt_drops_oldest_parts_to_fit_and_keeps_the_recap(tmp_pa
         await console.type("/story continue")
     await console.type("/story recap")
     await console.type("/story continue")
-    prompt = engine.last_prompt()
+    prompt = engine.last_chat()
     assert prompt.startswith("This is a fantasy story about: dragons")
     assert "What happened earlier:" in prompt  # the recap stays
-    assert "…" in prompt  # older parts were dropped
+    assert "Begin a fantasy story" not in prompt  # older parts were dropped
     assert await engine.count_tokens(engine.requests[-1][0]) + 160 <= 1200
     await core.close()
 

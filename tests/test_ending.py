@@ -76,7 +76,7 @@ async def test_a_looping_story_part_is_shown_and_kept_once(console: Console) -> 
     out = await console.type('/story start premise:"a lighthouse keeper named Mara"')
     assert out.count("Mara found a map") == 1 and engine.aborted == 1
     await console.type("/story continue")
-    story = engine.last_prompt()
+    story = engine.last_chat()
     assert story.count("Mara found a map") == 1
 
 

@@ -124,7 +124,7 @@ async def test_a_deleted_story_thread_is_forgotten_and_the_story_continues_here(
     await bot.settled()
     # The part shows in the channel, after a word on why it is not in the thread.
     shown = [str(m["content"]) for m in visible(fake)]
-    assert shown[-1].startswith("Scripted reply to: This is a fantasy story")
+    assert shown[-1] == "Scripted part 2."
     [notice] = fake.ephemerals(fake.general_channel_id)
     assert "thread" in str(notice["content"]) and "continues here" in str(notice["content"])
     assert await bot.core.db.fetchone("SELECT thread_id FROM discord_threads") is None

@@ -58,8 +58,9 @@ async def test_a_chinese_channel_renders_every_plugin_prompt_in_chinese(
         out = await console.type(line)
         assert "⚠" not in out, out
         assert len(engine.requests) > before, line
-        for system, user in (r[0] for r in engine.requests[before:]):
-            assert CJK.search(system.content) and CJK.search(user.content), line
+        for messages, _params in engine.requests[before:]:
+            prompts = [m.content for m in messages if m.role != "assistant"]
+            assert all(CJK.search(text) for text in prompts), line
 
 
 def test_a_template_with_a_missing_language_is_refused(tmp_path: Path) -> None:

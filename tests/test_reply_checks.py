@@ -180,6 +180,7 @@ async def test_a_story_part_that_copies_the_story_out_is_written_again(console: 
     )
     console.core.engine = engine = answers(
         opening,
+        '{"names": ["Mara"]}',  # the story's cast, looked for once
         opening,
         "The storm came at midnight. Mara unrolled the map by candlelight and saw her own "
         "island drawn on it, with a cross where the lighthouse stood.",
@@ -187,7 +188,29 @@ async def test_a_story_part_that_copies_the_story_out_is_written_again(console: 
     await console.type('/story start premise:"a lighthouse keeper named Mara"')
     out = await console.type("/story continue")
     assert "The storm came at midnight" in out and "climbed the lighthouse" not in out
-    assert len(engine.requests) == 3
+    assert len(engine.requests) == 4
+
+
+async def test_a_story_part_that_names_none_of_its_people_is_written_again(
+    console: Console,
+) -> None:
+    console.core.engine = engine = answers(
+        "林海在灯塔下捡到一个瓶子，瓶子里有一张旧地图。",
+        '{"names": ["林海"]}',
+        "暴风雨来了，灯灭了。看守人摸黑走上楼梯，海浪一次次拍打着窗户。",
+        "暴风雨来了，灯灭了。林海摸黑走上楼梯，把地图贴在胸口。",
+        "第二天早上，林海顺着地图走到了海边的岩洞。",
+    )
+    await console.type("/prefs set key:language value:zh")
+    await console.type("/story start premise:灯塔看守人林海捡到一个瓶子")
+    out = await console.type("/story continue direction:暴风雨")
+    assert "林海摸黑走上楼梯" in out and "看守人摸黑" not in out
+    assert "写到林海" in engine.last_prompt()  # the request names whom to keep
+    # The cast is kept: the next part is asked for at once, still naming it.
+    before = len(engine.requests)
+    out = await console.type("/story continue")
+    assert "岩洞" in out and len(engine.requests) == before + 1
+    assert "写到林海" in engine.last_prompt()
 
 
 def test_a_quiz_question_whose_choices_are_letters_the_question_or_a_loop_is_not_asked() -> None:

@@ -326,14 +326,16 @@ async def test_continue_runs_the_follow_up_and_regenerate_runs_it_again(
     key = first["blocks"][1]["elements"][1]["value"]
     assert await press(workspace, "continue", key, user_id="U2") == 200
     await workspace.slack.wait_for_calls("chat.postMessage", 2)
-    for _ in range(100):
-        if len(workspace.engine.requests) == 2:
-            break
-        await asyncio.sleep(0.02)
-    assert workspace.engine.last_prompt().startswith("This is a fantasy story about: a quiet")
-    assert await press(workspace, "regenerate", key) == 200
+    # The story's cast is looked for, then the next part is asked for.
     for _ in range(100):
         if len(workspace.engine.requests) == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert workspace.engine.last_prompt().startswith("Continue the story with the next part")
+    assert "Begin a fantasy story about: a quiet harbour" in workspace.engine.last_chat()
+    assert await press(workspace, "regenerate", key) == 200
+    for _ in range(100):
+        if len(workspace.engine.requests) == 4:
             break
         await asyncio.sleep(0.02)
     assert "Begin a fantasy story about: a quiet harbour" in workspace.engine.last_prompt()
