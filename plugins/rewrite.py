@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
-from bot import AutocompleteRequest, Context, Param, Plugin, command
+from bot import AutocompleteRequest, ChatMessage, Context, Param, Plugin, command
 from bot.context import Gate
 from bot.i18n import choices
 
@@ -68,10 +68,18 @@ class Rewrite(Plugin):
     async def rewrite(self, ctx: Context[RewriteOptions]) -> None:
         """Rewrite the text; the reply is a bit longer than the original at most."""
         opts = ctx.options
-        messages = ctx.prompts.chat("rewrite", text=opts.text, style=opts.style)
+        prompts = ctx.prompts
+        messages = [prompts.system()]
+        if prompts.render("example"):  # a language with a worked example shows it first
+            messages.append(prompts.user("example"))
+            messages.append(ChatMessage("assistant", prompts.render("example_answer")))
+        messages.append(prompts.user("rewrite", text=opts.text, style=opts.style))
         budget = min(600, 64 + len(opts.text) // 2)
         params = ctx.sampling("rewrite", max_tokens=budget)
-        await ctx.generate(messages, params, accept=not_a_copy(opts.text))
+        copy, numbers = not_a_copy(opts.text), same_numbers(opts.text)
+        await ctx.generate(
+            messages, params, accept=lambda text, done: _both(copy, numbers, text, done)
+        )
 
 
 def not_a_copy(source: str) -> Gate:
@@ -94,6 +102,46 @@ def not_a_copy(source: str) -> Gate:
         return not pairs or len(kept) < COPIED_SHARE * len(pairs)
 
     return gate
+
+
+# A day of the week written in Chinese: 周二, 星期二, 礼拜二.
+_WEEKDAY = re.compile(r"(?:周|星期|礼拜)([一二三四五六日天])")
+
+
+def numbers_in(text: str) -> set[str]:
+    """The numbers a text states: runs of digits, and days of the week in Chinese."""
+    days = {f"weekday {'日' if day == '天' else day}" for day in _WEEKDAY.findall(text)}
+    return set(re.findall(r"\d+", text)) | days
+
+
+def same_numbers(source: str) -> Gate:
+    """A gate refusing a rewrite that changes its text's numbers (days, times, amounts).
+
+    A small model rewriting "moved to Thursday" in another style wrote "moved to Friday";
+    such a rewrite is written again. A text without numbers passes at once.
+    """
+    wanted = numbers_in(source)
+
+    def gate(text: str, done: bool) -> bool | None:
+        if not wanted:
+            return True
+        # A number is complete once something other than a digit follows it.
+        given = numbers_in(text if done else re.sub(r"\d+$", "", text))
+        if given - wanted:
+            return False
+        if given >= wanted:
+            return True
+        return False if done else None
+
+    return gate
+
+
+def _both(first: Gate, second: Gate, text: str, done: bool) -> bool | None:
+    """Both gates' verdict: refused when either refuses, shown when both show."""
+    verdicts = (first(text, done), second(text, done))
+    if False in verdicts:
+        return False
+    return True if verdicts == (True, True) else None
 
 
 def _units(text: str) -> list[str]:

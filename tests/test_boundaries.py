@@ -44,6 +44,7 @@ def test_plugins_use_only_the_public_api_and_prompts_are_data() -> None:
             continue
         assert imported_roots(path) <= {
             "__future__",
+            "asyncio",
             "bot",
             "collections",
             "dataclasses",

@@ -137,13 +137,14 @@ async def test_a_quiz_drops_a_question_with_repeated_choices_and_writes_it_again
         ),
         quiz(("Who wrote the most famous frog haiku?", ["Issa", "Basho", "Buson", "Shiki"])),
     )
-    # Three asked, five written (two spare): two pass, one is written again alone.
+    # Three asked, five written (two spare): two pass; the third place is written again
+    # alone, twice at once, and the first good one fills it.
     out = await console.type("/tutor quiz topic:haiku questions:3")
     assert "How many lines has a haiku?" in out
     assert "Which season word does a haiku use?" in out
-    assert "Who wrote the most famous frog haiku?" in out
+    assert out.count("Who wrote the most famous frog haiku?") == 1
     assert "syllables" not in out and "Python" not in out and "Korea" not in out
-    assert len(engine.requests) == 2
+    assert len(engine.requests) == 3
 
 
 async def test_a_rewrite_that_copies_its_text_out_is_written_again(console: Console) -> None:
@@ -227,3 +228,27 @@ def test_a_quiz_question_whose_choices_are_letters_the_question_or_a_loop_is_not
     )
     loop = "秋雨绵绵，落叶纷飞”，“秋雨绵绵，落叶纷飞"
     assert problem("唐诗中哪句写秋天？", loop, "春眠不觉晓", "床前明月光", "白日依山尽") is not None
+
+
+async def test_a_rewrite_that_changes_the_days_of_its_text_is_written_again(
+    console: Console,
+) -> None:
+    console.core.engine = engine = answers(
+        "周六下午，会议室被人订了，会议只好改到周五。",
+        "周二之会室已为人所订，故会期改于周四。",
+    )
+    await console.type("/prefs set key:language value:zh")
+    out = await console.type("/rewrite text:因为周二会议室已经被订了，会议改到周四。 style:古文")
+    assert "故会期改于周四" in out and "周五" not in out
+    assert len(engine.requests) == 2
+    # The Chinese request comes after one worked example, as an earlier turn of the chat.
+    [_system, example, answer, request] = engine.requests[-1][0]
+    assert "武侠小说" in example.content and answer.role == "assistant"
+    assert "因为周二会议室已经被订了" in request.content
+
+
+def test_numbers_in_a_text_are_its_digits_and_its_days() -> None:
+    from plugins.rewrite import numbers_in
+
+    assert numbers_in("周二订了，改到星期四下午3点") == {"weekday 二", "weekday 四", "3"}
+    assert numbers_in("礼拜天见") == numbers_in("周日见") == {"weekday 日"}
