@@ -131,9 +131,17 @@ class PromptRenderer:
     def chat(self, name: str, *, system: str = "system", **values: Any) -> list[ChatMessage]:
         """A system message (kept byte-stable for prefix caching) and the named user message.
 
-        The system message ends with the channel's rating guidance.
+        The system message ends with the channel's rating guidance. When the language's
+        `<name>_example` template is not empty, a worked example comes between them as an
+        earlier exchange: that request, then `<name>_example_answer` as the model's reply
+        (a small model follows an example it answered more closely than a description).
         """
-        return [self.system(system, **values), self.user(name, **values)]
+        messages = [self.system(system, **values)]
+        example = f"{name}_example"
+        if self._file is not None and example in self._file.names() and self.render(example):
+            answer = self.render(f"{example}_answer")
+            messages += [self.user(example), ChatMessage("assistant", answer)]
+        return [*messages, self.user(name, **values)]
 
     def system(self, name: str = "system", **values: Any) -> ChatMessage:
         """The named system message, ending with the channel's rating guidance."""

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
-from bot import AutocompleteRequest, ChatMessage, Context, Param, Plugin, command
+from bot import AutocompleteRequest, Context, Param, Plugin, command
 from bot.context import Gate
+from bot.facts import numbers_in
 from bot.i18n import choices
 
 # Offered as people type; prompts name a suggested style in their own language.
@@ -68,12 +69,7 @@ class Rewrite(Plugin):
     async def rewrite(self, ctx: Context[RewriteOptions]) -> None:
         """Rewrite the text; the reply is a bit longer than the original at most."""
         opts = ctx.options
-        prompts = ctx.prompts
-        messages = [prompts.system()]
-        if prompts.render("example"):  # a language with a worked example shows it first
-            messages.append(prompts.user("example"))
-            messages.append(ChatMessage("assistant", prompts.render("example_answer")))
-        messages.append(prompts.user("rewrite", text=opts.text, style=opts.style))
+        messages = ctx.prompts.chat("rewrite", text=opts.text, style=opts.style)
         budget = min(600, 64 + len(opts.text) // 2)
         params = ctx.sampling("rewrite", max_tokens=budget)
         copy, numbers = not_a_copy(opts.text), same_numbers(opts.text)
@@ -104,16 +100,6 @@ def not_a_copy(source: str) -> Gate:
     return gate
 
 
-# A day of the week written in Chinese: 周二, 星期二, 礼拜二.
-_WEEKDAY = re.compile(r"(?:周|星期|礼拜)([一二三四五六日天])")
-
-
-def numbers_in(text: str) -> set[str]:
-    """The numbers a text states: runs of digits, and days of the week in Chinese."""
-    days = {f"weekday {'日' if day == '天' else day}" for day in _WEEKDAY.findall(text)}
-    return set(re.findall(r"\d+", text)) | days
-
-
 def same_numbers(source: str) -> Gate:
     """A gate refusing a rewrite that changes its text's numbers (days, times, amounts).
 
@@ -125,8 +111,7 @@ def same_numbers(source: str) -> Gate:
     def gate(text: str, done: bool) -> bool | None:
         if not wanted:
             return True
-        # A number is complete once something other than a digit follows it.
-        given = numbers_in(text if done else re.sub(r"\d+$", "", text))
+        given = numbers_in(text, complete=done)
         if given - wanted:
             return False
         if given >= wanted:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from bot import Context, Param, Plugin, Range, command
 from bot.context import Gate
 from bot.errors import UserError
+from bot.facts import numbers_in
 from bot.i18n import _, _n
 from bot.invocation import HistoryMessage
 
@@ -17,11 +17,13 @@ TOKENS = {"short": 80, "medium": 180, "long": 360}
 # One message is cut to this many characters in the transcript, so one wall of text
 # cannot push every other message out of the model's context.
 MAX_MESSAGE_CHARS = 600
-# A summary is held back until it names one of the people and keeps half of the
+# A summary is held back until it names one of the people and keeps most of the
 # conversation's numbers, or until it is this long (then it streams).
 HELD_CHARS = 300
 # A message at least this long, found whole in a summary, was copied rather than summarized.
 COPIED_CHARS = 16
+# A summary keeps at least this share of the conversation's numbers and days.
+KEPT_NUMBERS = 2 / 3
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,8 @@ def participants(history: list[HistoryMessage]) -> list[str]:
 
 def faithful(people: list[str], messages: list[str]) -> Gate:
     """A gate refusing a summary that names none of the people who wrote, gives a number
-    the conversation does not have, keeps fewer than half of the numbers it does have
-    (days, times, amounts), or copies a message out instead of summarizing it.
+    the conversation does not have, keeps fewer than two thirds of the numbers it does
+    have (days, times, amounts), or copies a message out instead of summarizing it.
 
     Such a summary has usually not read the conversation (a small model then tells a story
     of its own, retells only its last lines, or repeats the transcript); it is written again.
@@ -90,17 +92,15 @@ def faithful(people: list[str], messages: list[str]) -> Gate:
     # One person talking to the channel (the console's user, say) need not be named.
     names = [p.casefold() for p in people] if len(people) > 1 else []
     source = "\n".join(messages)
-    numbers = set(re.findall(r"\d+", source))
+    numbers = numbers_in(source)
     long_messages = [m for m in messages if len(m) >= COPIED_CHARS]
 
     def gate(text: str, done: bool) -> bool | None:
-        # A number is complete once something other than a digit follows it.
-        complete = text if done else re.sub(r"\d+$", "", text)
-        given = set(re.findall(r"\d+", complete))
+        given = numbers_in(text, complete=done)
         if given - numbers or any(m in text for m in long_messages):
             return False
         named = not names or any(name in text.casefold() for name in names)
-        covered = 2 * len(given) >= len(numbers)
+        covered = len(given) >= KEPT_NUMBERS * len(numbers)
         if named and covered:
             return True
         if done:

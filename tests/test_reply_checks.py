@@ -100,6 +100,24 @@ async def test_a_summary_that_names_nobody_or_invents_a_number_is_written_again(
     assert len(engine.requests) == 2
 
 
+async def test_a_chinese_summary_that_drops_the_day_is_written_again(console: Console) -> None:
+    console.core.engine = engine = answers(
+        "徒步早上8点出发，全程12公里。",
+        "徒步周六早上8点出发，全程12公里，7点半在图书馆集合。",
+    )
+    await console.type(
+        "/prefs set key:language value:zh",
+        "周六的徒步早上8点出发，全程12公里。",
+        "那我们7点半在图书馆集合吧。",
+    )
+    out = await console.type("/summarize messages:10")
+    assert "徒步周六早上8点出发" in out and len(engine.requests) == 2
+    # The Chinese request comes after a worked example, as an earlier exchange of the chat.
+    [_system, example, answer, request] = engine.requests[-1][0]
+    assert "小王: 乐队排练改到周二6点" in example.content and answer.role == "assistant"
+    assert "7点半在图书馆集合" in request.content and "小王" not in request.content
+
+
 async def test_a_summary_that_retells_only_the_end_of_the_conversation_is_written_again(
     console: Console,
 ) -> None:
@@ -248,7 +266,7 @@ async def test_a_rewrite_that_changes_the_days_of_its_text_is_written_again(
 
 
 def test_numbers_in_a_text_are_its_digits_and_its_days() -> None:
-    from plugins.rewrite import numbers_in
+    from bot.facts import numbers_in
 
     assert numbers_in("周二订了，改到星期四下午3点") == {"weekday 二", "weekday 四", "3"}
     assert numbers_in("礼拜天见") == numbers_in("周日见") == {"weekday 日"}
