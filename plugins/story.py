@@ -174,7 +174,9 @@ class Story(Plugin):
         header = "\n".join(ctx.text(line) for line in recap_header(story.premise, cast))
         await ctx.reply.write(header + "\n\n")
         messages = await fit_story(ctx, story, "recap", cast=cast_text(ctx, cast))
-        text = await ctx.generate(messages, ctx.sampling("recap", max_tokens=200))
+        text = await ctx.generate(
+            messages, ctx.sampling("recap", max_tokens=200), accept=retold(story)
+        )
         await ctx.store.execute(
             "UPDATE story_stories SET recap = ? WHERE scope = ?", (text, ctx.store.scope)
         )
@@ -205,6 +207,8 @@ COPIED_SHARE = 0.5
 # A part that has named none of the story's characters by this many words is written
 # again: a small model drifts into "she" and "the keeper", then into another story.
 NAMED_WITHIN_WORDS = 60
+# A recap is a copy when this share of its opening's runs of words is in the story.
+RECAP_COPIED_SHARE = 0.7
 # At most this many people are named in a recap's cast.
 MAX_CAST = 6
 CAST_SCHEMA: dict[str, Any] = {
@@ -250,6 +254,22 @@ def next_part(story: StoryState, cast: list[str]) -> Gate:
         if not cast or any(name in text for name in cast):
             return True
         return None if not done and words < NAMED_WITHIN_WORDS else False
+
+    return gate
+
+
+def retold(story: StoryState) -> Gate:
+    """A gate refusing a recap that writes the story out again instead of retelling it.
+
+    A retelling shares some runs of words with the story (names, the premise); one that
+    shares most of them is a copy, and is written again.
+    """
+    told = runs_of("\n".join(story.parts))
+
+    def gate(text: str, done: bool) -> bool | None:
+        if not done and count_words(text) < OPENING_WORDS:
+            return None
+        return copied_share(text, told) < RECAP_COPIED_SHARE
 
     return gate
 

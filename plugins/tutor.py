@@ -32,6 +32,8 @@ Focus = Literal["general", "grammar", "clarity", "style", "structure", "dialogue
 log = logging.getLogger(__name__)
 
 LETTERS = ("A", "B", "C", "D")
+# Tries at the whole quiz in one structured request.
+QUIZ_ATTEMPTS = 2
 # Rounds in which questions that fail their checks are written again, each alone.
 QUESTION_RETRIES = 4
 # Questions written at once for each place still empty (the default user_concurrency lets
@@ -384,8 +386,9 @@ async def write_quiz(ctx: Context[Any], topic: str, count: int, level: str) -> l
     """`count` questions that pass question_problem, or as many as could be written.
 
     The quiz is asked for in one structured request, with spares; a place no question
-    filled is written again alone (told the others, so it does not repeat them), a
-    bounded number of times. A question off the topic is kept only when nothing better came.
+    filled (every place, when the quiz cannot be read) is written again alone, on another
+    aspect of the topic, a bounded number of times. A question off the topic is kept only
+    when nothing better came.
     """
     # A question or two more than asked for: a small model writes some that fail their
     # checks, and spares in one request cost less than each written again alone.
@@ -397,15 +400,15 @@ async def write_quiz(ctx: Context[Any], topic: str, count: int, level: str) -> l
         max_tokens=200 * asked + 40,
         json_schema=quiz_schema(asked),
     )
-    candidates: list[Question] | None = None
-    for _attempt in range(3):
+    # When the whole quiz cannot be read twice (cut off by max_tokens, most likely: a small
+    # model loops inside a string), every question is written alone below.
+    candidates: list[Question] = []
+    for _attempt in range(QUIZ_ATTEMPTS):
         try:
             candidates = parse_quiz(await ctx.generate(messages, params, stream=False), asked)
             break
-        except (ValueError, KeyError, TypeError):
-            continue  # cut off by max_tokens, most likely: one more try
-    if candidates is None:
-        raise UserError(_("I could not write a quiz on that topic this time. Please try again."))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.debug("quiz unreadable: %s", exc)
     problems = [_problem(q, candidates, topic, ctx.language) for q in candidates]
     log.debug("quiz questions: %s", problems)
     good = [q for q, problem in zip(candidates, problems, strict=True) if problem is None]
@@ -428,6 +431,8 @@ async def write_quiz(ctx: Context[Any], topic: str, count: int, level: str) -> l
         # Each round samples warmer: the same settings tend to repeat the same flaw.
         one = dataclasses.replace(one, temperature=one.temperature + 0.15 * bool(round_))
         for index in missing:
+            if slots[index] is not None:
+                continue  # filled by the spare of an earlier place
             # Two at once, on two aspects: the engine batches them for little more than
             # the time of one, and one of two passes its checks far more often.
             asks = [
@@ -435,7 +440,8 @@ async def write_quiz(ctx: Context[Any], topic: str, count: int, level: str) -> l
                 for _ in range(QUESTIONS_AT_ONCE)
             ]
             for fresh in await asyncio.gather(*(_one_question(ctx, ask, one) for ask in asks)):
-                if fresh is None or slots[index] is not None:
+                open_places = [i for i, q in enumerate(slots) if q is None]
+                if fresh is None or not open_places:
                     continue
                 others = [q for q in slots if q is not None]
                 problem = _problem(fresh, others, topic, ctx.language)
@@ -443,9 +449,11 @@ async def write_quiz(ctx: Context[Any], topic: str, count: int, level: str) -> l
                     "quiz question %s again: %s", "kept" if problem is None else "refused", problem
                 )
                 if problem is None:
-                    slots[index] = fresh
-                elif problem == "off topic" and fallback[index] is None:
-                    fallback[index] = fresh
+                    slots[open_places[0]] = fresh
+                elif problem == "off topic":
+                    spare = [i for i in open_places if fallback[i] is None]
+                    if spare:
+                        fallback[spare[0]] = fresh
     chosen = [q if q is not None else f for q, f in zip(slots, fallback, strict=True)]
     found = [q for q in chosen if q is not None]
     if not found:

@@ -165,6 +165,29 @@ async def test_a_quiz_drops_a_question_with_repeated_choices_and_writes_it_again
     assert len(engine.requests) == 3
 
 
+async def test_a_quiz_that_cannot_be_read_is_written_question_by_question(
+    console: Console,
+) -> None:
+    import json
+
+    def one(question: str, *choices: str) -> str:
+        return json.dumps(
+            {"questions": [{"question": question, "choices": choices, "answer": "A"}]}
+        )
+
+    cut_off = '{"questions": [{"question": "How many lines has a haiku? How many lines has'
+    console.core.engine = engine = answers(
+        cut_off,
+        cut_off,
+        one("How many lines has a haiku?", "3", "4", "5", "14"),
+        one("Which season word does a haiku use?", "kigo", "kireji", "tanka", "renga"),
+    )
+    out = await console.type("/tutor quiz topic:haiku questions:2")
+    assert "1. How many lines has a haiku?" in out
+    assert "2. Which season word does a haiku use?" in out
+    assert len(engine.requests) == 4  # the whole quiz twice, then each question alone
+
+
 async def test_a_rewrite_that_copies_its_text_out_is_written_again(console: Console) -> None:
     console.core.engine = engine = answers(
         "《童话》的风格改写：\n我奶奶种西红柿，还把它们送给所有的邻居。",
@@ -270,3 +293,20 @@ def test_numbers_in_a_text_are_its_digits_and_its_days() -> None:
 
     assert numbers_in("周二订了，改到星期四下午3点") == {"weekday 二", "weekday 四", "3"}
     assert numbers_in("礼拜天见") == numbers_in("周日见") == {"weekday 日"}
+
+
+async def test_a_recap_that_writes_the_story_out_again_is_written_again(console: Console) -> None:
+    opening = (
+        "Mara climbed the lighthouse stairs at dusk and found a green bottle wedged in the "
+        "railing, a folded map inside it, its ink still wet."
+    )
+    console.core.engine = engine = answers(
+        opening,
+        '{"names": ["Mara"]}',
+        opening,
+        "Mara, the keeper, found a map in a bottle on the lighthouse railing.",
+    )
+    await console.type('/story start premise:"a lighthouse keeper named Mara"')
+    out = await console.type("/story recap")
+    assert out.endswith("Mara, the keeper, found a map in a bottle on the lighthouse railing.\n")
+    assert len(engine.requests) == 4  # the opening, the cast, the copy, the recap
