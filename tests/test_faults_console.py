@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import io
+import os
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from bot.adapters.console import CHANNEL, ConsoleAdapter
 from bot.core import Core
 from engine import EngineError
 from tests.conftest import Console
 from tests.scripted_engine import ScriptedEngine
+from tests.test_faults_storage import ROOT, make_database
 
 
 def byte_console(core: Core, data: bytes) -> tuple[ConsoleAdapter, io.BytesIO]:
@@ -47,6 +55,67 @@ async def test_a_full_disk_costs_one_line_and_the_next_is_served(
     assert "Something went wrong" not in printed
     printed = await console.type("/help")
     assert "/story" in printed
+
+
+def run_console_with_file_limit(
+    data_dir: Path, lines: list[str], limit: int
+) -> subprocess.CompletedProcess[str]:
+    """`skaldbot run` reading `lines`, unable to grow any file past `limit` bytes."""
+
+    def limit_files() -> None:
+        # Ignored, SIGXFSZ would kill the process; now the write fails with EFBIG instead,
+        # which is what a full disk looks like to SQLite.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "SLACK_", "SKALD_"))
+    }
+    # An engine server that is never there: no model loads, and chat lines and /help need none.
+    env.update(
+        PYTHONPATH=str(ROOT),
+        PYTHONDONTWRITEBYTECODE="1",
+        SKALD_DATA_DIR=str(data_dir),
+        SKALD_ENGINE_URLS="http://127.0.0.1:9",
+    )
+    return subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; raise SystemExit(main())", "run"],
+        env=env,
+        cwd=ROOT,
+        input="".join(line + "\n" for line in lines),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=limit_files,
+    )
+
+
+async def test_a_disk_that_fills_mid_run_costs_lines_and_the_next_is_served(
+    tmp_path: Path,
+) -> None:
+    # The limit is set once the database exists, a little above its size: the write-ahead
+    # log, where every write lands first, fills after a few long lines.
+    path = await make_database(tmp_path)
+    limit = path.stat().st_size + 64 * 1024
+    long_lines = [f"long line {i} " + "words " * 4000 for i in range(8)]
+    result = run_console_with_file_limit(
+        tmp_path, ["a short line before the disk fills", *long_lines, "/help"], limit
+    )
+    assert result.returncode == 0
+    out = result.stdout.splitlines()
+    refused = out[: out.index("> /help")]
+    # SQLite hears EFBIG as SQLITE_IOERR_WRITE: one short line per lost chat line.
+    assert 1 <= len(refused) < len(long_lines)
+    assert set(refused) == {"⚠ Could not save: the disk refused the write (it may be full)."}
+    assert "Something went wrong" not in result.stdout and "Traceback" not in result.stderr
+    assert any(line.startswith("  /story start") for line in out)  # /help was served
+    # Every line that was not refused is in the database (its log holds the latest ones).
+    with sqlite3.connect(path) as conn:
+        saved = [text for (text,) in conn.execute("SELECT text FROM channel_messages")]
+    conn.close()
+    assert saved[0] == "a short line before the disk fills"
+    assert saved[1:] == [line.strip() for line in long_lines[: len(long_lines) - len(refused)]]
 
 
 async def test_a_read_only_database_costs_one_line_and_the_next_is_served(
