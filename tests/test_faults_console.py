@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bot.adapters.console import CHANNEL, ConsoleAdapter
+from bot.config import RouterSettings
 from bot.core import Core
 from engine import EngineError
-from tests.conftest import Console
+from tests.conftest import Console, open_core
 from tests.scripted_engine import ScriptedEngine
 from tests.test_faults_storage import ROOT, make_database
 
@@ -152,3 +153,32 @@ async def test_text_the_filter_held_back_is_dropped_when_the_engine_fails(
     lines = printed.splitlines()
     assert lines[-1].startswith("⚠ The language model failed on this request.")
     assert "all day long and" in printed and "hel" not in printed.split("long and")[-1]
+
+
+async def test_an_engine_that_hangs_mid_reply_ends_it_with_a_notice(tmp_path: Path) -> None:
+    shown_first = (
+        "The sea was calm that night. The gulls slept on the harbour wall until dawn. "
+        "A lone boat drifted past the lighthouse with its lamp unlit. "
+        "Nobody on the pier said a word about it."
+    )
+    script = ScriptedEngine.replying(shown_first + " Then the wind rose.")
+    # It hangs after "Then the wind", once the reply's opening has been shown.
+    engine = ScriptedEngine(script, hang_after=len(shown_first.split()) + 3)
+    core = await open_core(
+        tmp_path, engine, router=RouterSettings(cooldown_s=0, stall_timeout_s=0.2)
+    )
+    console = Console(core)
+    printed = await console.type("/rewrite text:hello style:noir")
+    [_typed, shown, notice] = printed.splitlines()
+    assert shown == shown_first + " Then the wind"
+    assert notice.startswith(
+        "⚠ The language model stopped writing (nothing for 0.2 s), so this reply ends here."
+    )
+    assert engine.aborted == 1  # the hung request was cancelled in the engine
+    # In the channel's language, and the bot goes on serving.
+    await console.type("/prefs set key:language value:zh")
+    printed = await console.type("/rewrite text:hello style:noir")
+    assert "语言模型停止了输出" in printed.splitlines()[-1]
+    assert engine.running == 0  # nothing left generating for nobody
+    assert "/story" in await console.type("/help")
+    await core.close()

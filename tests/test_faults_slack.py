@@ -8,6 +8,7 @@ and when nothing can reach the user the generation stops at once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from urllib.parse import quote_from_bytes
@@ -132,6 +133,27 @@ async def test_slack_unreachable_is_logged_once_and_the_generation_stops(
     assert "(incident " in failures[0].getMessage()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+async def test_an_engine_that_hangs_mid_reply_ends_it_without_a_stop_button(
+    workspace: Workspace,
+) -> None:
+    config = workspace.core.config
+    router = dataclasses.replace(config.router, stall_timeout_s=0.3)
+    workspace.core.config = dataclasses.replace(config, router=router)
+    workspace.engine.gate.set()
+    workspace.engine.script = ScriptedEngine.replying(LONG)
+    workspace.engine.hang_after = 40  # then nothing, ever
+    await workspace.command("/rewrite", "text:hi style:noir")
+    final = await settled(workspace, "word0")
+    # The words that came stay, final: Regenerate instead of Stop.
+    assert final["text"] == " ".join(LONG.split()[:40])
+    assert buttons(final) == ["skald_regenerate"]
+    [told] = await workspace.slack.wait_for_calls("chat.postEphemeral")
+    assert str(told.params["text"]).startswith(
+        "The language model stopped writing (nothing for 0.3 s), so this reply ends here."
+    )
+    assert workspace.engine.aborted == 1
 
 
 async def test_five_copies_of_one_signed_request_sent_at_once_start_one_generation(
