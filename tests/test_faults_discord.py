@@ -74,11 +74,30 @@ async def test_when_discord_takes_nothing_the_generation_stops_at_once(
     fake.fail_next("*", r"/channels/\d+/messages(/\d+)?", 503, times=1000)
     caplog.set_level(logging.WARNING)
     await bot.settled(timeout_s=25)
-    # Stopped well before its 300 words (30 s) were written, and logged once.
+    # Stopped well before its 300 words (30 s) were written, and logged once. It takes
+    # about 15 s: the edit, the removal of the frozen message and its replacement each get
+    # the adapter's 5 s per call, which discord.py spends retrying the 5xx itself.
     assert bot.engine.aborted == 1
     failures = [r for r in caplog.records if "reply to /tutor explain failed" in r.getMessage()]
     assert len(failures) == 1 and "(incident " in failures[0].getMessage()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    await stop_bot(bot)
+
+
+async def test_discord_refusing_connections_mid_reply_is_logged_once_and_stops_the_reply(
+    fake: FakeDiscord, tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot, _record = await reply_showing(fake, tmp_path, "gone", 300)
+    bot.engine.delay_s = 0.1  # 300 words: 30 s
+    caplog.set_level(logging.WARNING)
+    await fake.refuse_api()  # Discord's API is unreachable; the gateway stays up
+    await bot.settled(timeout_s=5)
+    assert bot.engine.aborted == 1
+    failures = [r for r in caplog.records if "reply to /tutor explain failed" in r.getMessage()]
+    assert len(failures) == 1 and "ClientConnectorError" in failures[0].getMessage()
+    assert "(incident " in failures[0].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not bot.adapter.client.is_closed()  # still connected, ready for the next command
     await stop_bot(bot)
 
 
