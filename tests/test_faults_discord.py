@@ -169,6 +169,31 @@ async def test_a_part_whose_thread_vanishes_mid_stream_is_not_saved(bot: Bot) ->
     assert await bot.core.db.fetchone("SELECT thread_id FROM discord_threads") is None
 
 
+async def test_a_part_whose_last_edits_fail_after_it_was_written_is_not_saved(bot: Bot) -> None:
+    fake = bot.fake
+    await bot.command("story start", {"premise": "a lighthouse keeper"})
+    await bot.settled()
+    thread = await story_thread(bot)
+    bot.engine.script = ScriptedEngine.replying(" ".join(["wave"] * 400))
+    # A part delivered whole is saved.
+    await bot.command("story continue", {"direction": "a calm sea"})
+    await bot.settled()
+    [[parts]] = await bot.core.db.fetchall("SELECT COUNT(*) FROM story_parts")
+    assert parts == 2
+    # The next part starts to show; then Discord fails every edit and new message with a
+    # 500 (discord.py retries it past the adapter's 5 s per call), while the engine ends
+    # the part in a moment: the last words never show.
+    await bot.command("story continue", {"direction": "a storm"})
+    shown = len(fake.messages(thread))
+    await fake.wait_until(lambda: len(fake.messages(thread)) > shown)
+    fake.fail_next("PATCH", rf"/channels/{thread}/messages/\d+", 500, times=1000)
+    fake.fail_next("POST", rf"/channels/{thread}/messages", 500, times=1000)
+    await fake.wait_until(lambda: bot.engine.running == 0)  # the engine is done
+    await bot.settled(timeout_s=20)
+    [[parts]] = await bot.core.db.fetchall("SELECT COUNT(*) FROM story_parts")
+    assert parts == 2  # the part nobody saw whole is not in the story
+
+
 ADMINISTRATOR = 1 << 3
 
 
