@@ -55,7 +55,8 @@ async def test_a_storm_of_503s_on_edits_still_ends_with_the_whole_text(
     fake: FakeDiscord, tmp_path: Path, clock: Clock
 ) -> None:
     bot, _record = await reply_showing(fake, tmp_path, "storm", 60)
-    fake.fail_next("PATCH", ORIGINAL, 503, times=2)
+    # More than discord.py's own five tries of a webhook call (and its 25 s of pauses).
+    fake.fail_next("PATCH", ORIGINAL, 503, times=6)
     await bot.settled()
     shown = visible(fake)
     assert " ".join(str(m["content"]) for m in shown).split().count("storm") == 60

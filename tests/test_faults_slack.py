@@ -15,6 +15,7 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 
+from bot.adapters.slack import adapter as slack_adapter
 from tests.fake_slack import sign, slash_command_form
 from tests.scripted_engine import ScriptedEngine
 from tests.test_slack_adapter import SECRET, Workspace, buttons, workspace
@@ -24,9 +25,11 @@ __all__ = ["workspace"]
 LONG = " ".join(f"word{i}" for i in range(400))
 
 
-async def settled(workspace: Workspace, start: str, channel: str = "C1") -> dict[str, object]:
+async def settled(
+    workspace: Workspace, start: str, channel: str = "C1", timeout_s: float = 8.0
+) -> dict[str, object]:
     """The last message in the channel once it starts with `start` and shows no Stop button."""
-    for _ in range(400):
+    for _ in range(int(timeout_s / 0.02)):
         messages = workspace.slack.messages(channel)
         if messages:
             last = messages[-1]
@@ -83,12 +86,17 @@ async def test_a_429_storm_on_updates_still_ends_with_the_whole_text(
     assert [c.status for c in workspace.slack.calls_to("chat.update")].count(429) == 4
 
 
-async def test_slow_answers_only_slow_the_reply(workspace: Workspace) -> None:
+async def test_slow_answers_only_slow_the_reply_and_one_that_never_comes_is_given_up(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The adapter bounds each call (10 s; 2 s here); slack_sdk alone would wait 30 s.
+    monkeypatch.setattr(slack_adapter, "CALL_TIMEOUT_S", 2.0, raising=False)
     workspace.engine.gate.set()
-    workspace.slack.slow_next("chat.update", 1.0, times=2)
     workspace.slack.slow_next("chat.postMessage", 1.0)
+    workspace.slack.slow_next("chat.update", 8.0)  # later than the whole reply may take
+    workspace.slack.slow_next("chat.update", 1.0)  # the try after it
     await workspace.command("/rewrite", "text:hi style:noir")
-    final = await settled(workspace, "Scripted reply to: Rewrite")
+    final = await settled(workspace, "Scripted reply to: Rewrite", timeout_s=7)
     assert buttons(final) == ["skald_regenerate"]
     assert workspace.engine.aborted == 0
 
