@@ -26,6 +26,10 @@ class RouterSettings:
 
     # A handler still running after this long is cancelled and the user told.
     handler_timeout_s: float = 300.0
+    # A reply whose engine writes nothing for this long (before its first word or between
+    # two) is ended there, the request aborted and the user told; 0: wait for the handler
+    # timeout alone.
+    stall_timeout_s: float = 60.0
     # Seconds a user waits between two uses of the same command...
     cooldown_s: float = 2.0
     # ...unless a command has its own: {"story continue": 5}.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -20,7 +20,7 @@ from bot.preferences import Preferences
 from bot.prompts import PromptRenderer
 from bot.reply import Reply
 from bot.script import MIN_LETTERS, letters, mostly_in
-from engine import ChatMessage, Engine, GenerationParams, PromptTooLong, Usage
+from engine import ChatMessage, Engine, EngineStalled, GenerationParams, PromptTooLong, Usage
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -312,9 +312,11 @@ class Context(Generic[OptionsT]):
             try:
                 request_params = dataclasses.replace(params, priority=ticket.priority)
                 stream = self.engine.stream(messages, request_params, usage)
+                stall_s = core.config.router.stall_timeout_s
                 try:
-                    async for delta in stream:
-                        yield delta
+                    async with contextlib.aclosing(_unstalled(stream, stall_s)) as timed:
+                        async for delta in timed:
+                            yield delta
                 finally:
                     # Leaving early (the content filter refused a write, the plugin has
                     # what it needs, a cancellation) closes the stream now, which aborts the
@@ -345,3 +347,24 @@ class Context(Generic[OptionsT]):
             await self.engine.count_tokens(messages) + reply_tokens
             <= self.engine.max_context_tokens
         )
+
+
+async def _unstalled(stream: AsyncIterator[str], stall_s: float) -> AsyncGenerator[str, None]:
+    """The stream's deltas; raises `EngineStalled` when none comes for `stall_s` seconds.
+
+    A hung engine would otherwise keep the reply open, with its Stop button, until the
+    handler's much longer deadline. The wait is cancelled inside the engine's iterator,
+    which aborts the request there (the engines catch the cancellation to abort).
+    """
+    while True:
+        deadline = asyncio.timeout(stall_s or None)
+        try:
+            async with deadline:
+                delta = await anext(stream)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            if deadline.expired():
+                raise EngineStalled(stall_s) from None
+            raise  # the engine's own timeout, not ours
+        yield delta

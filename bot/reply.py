@@ -61,7 +61,20 @@ class Progress:
     text: str
 
 
-ReplyEvent = TextDelta | MessageBreak | Notice | Accepted | Attachment | Progress
+@dataclass(frozen=True, slots=True, eq=False)
+class Checkpoint:
+    """Asks the reader to show everything before it now; `shown` is settled once it has
+    (True), or once it never will (False)."""
+
+    shown: asyncio.Future[bool]
+
+    def settle(self, shown: bool) -> None:
+        """Answer the writer waiting in `Reply.delivered` (only the first answer counts)."""
+        if not self.shown.done():
+            self.shown.set_result(shown)
+
+
+ReplyEvent = TextDelta | MessageBreak | Notice | Accepted | Attachment | Progress | Checkpoint
 
 
 class Reply:
@@ -82,6 +95,10 @@ class Reply:
         self._rating = ""
         self._filter: StreamFilter | None = None
         self._stopped = False
+        # Set by a reader that answers Checkpoints (see `delivered`), and once it stops.
+        self._confirmed = False
+        self._reader_gone = False
+        self._checkpoints: list[Checkpoint] = []
 
     def speak(self, languages: Languages) -> None:
         """Render what comes next in these languages (the router sets them once known)."""
@@ -163,6 +180,25 @@ class Reply:
         if not self._closed:
             self._queue.put_nowait(Notice(self.render(message, private=private), kind, private))
 
+    async def delivered(self) -> bool:
+        """Wait until the user sees everything written so far; False if they never will.
+
+        For work that must not be kept unless someone saw it whole (a story part): a reply
+        whose delivery fails is cancelled meanwhile, or this answers False. Where the reader
+        does not confirm delivery, True at once.
+        """
+        if self._reader_gone:
+            return False
+        if not self._confirmed or self._closed:
+            return True
+        checkpoint = Checkpoint(asyncio.get_running_loop().create_future())
+        self._checkpoints.append(checkpoint)
+        self._queue.put_nowait(checkpoint)
+        try:
+            return await checkpoint.shown
+        finally:
+            self._checkpoints.remove(checkpoint)
+
     def drop_held(self) -> None:
         """Forget the text the filter holds back: the reply failed, so it never shows."""
         self._filter = None
@@ -217,6 +253,16 @@ class Reply:
         return "".join(self._parts)
 
     # -- the reader's side (adapters) --
+
+    def confirm_delivery(self) -> None:
+        """The reader answers every Checkpoint once what came before it is shown."""
+        self._confirmed = True
+
+    def reader_gone(self) -> None:
+        """The reader stopped: nothing more will be shown, so no writer may wait for it."""
+        self._reader_gone = True
+        for checkpoint in self._checkpoints:
+            checkpoint.settle(False)
 
     async def events(self) -> AsyncIterator[ReplyEvent]:
         """Every event in order until the reply is closed."""

@@ -26,7 +26,13 @@ from bot.preferences import Preferences
 from bot.prompts import PromptRenderer
 from bot.reply import Reply
 from bot.safety import Matcher
-from engine import EngineError, EngineRestarting, EngineUnavailable, StreamInterrupted
+from engine import (
+    EngineError,
+    EngineRestarting,
+    EngineStalled,
+    EngineUnavailable,
+    StreamInterrupted,
+)
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -192,6 +198,20 @@ class Router:
                     _(
                         "The reply was cut off: the language model server stopped part-way. "
                         "Please try again. (incident {incident})",
+                        incident=inv.id,
+                    ),
+                    kind="error",
+                    private=False,
+                )
+            except EngineStalled as exc:
+                outcome = "stalled"
+                # No traceback: the engine is slow or hung, our code is fine.
+                log.error("engine stalled: %s", exc)
+                await reply.notice(
+                    _(
+                        "The language model stopped writing (nothing for {seconds:g} s), so "
+                        "this reply ends here. Please try again. (incident {incident})",
+                        seconds=exc.seconds,
                         incident=inv.id,
                     ),
                     kind="error",

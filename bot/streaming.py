@@ -22,7 +22,16 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from bot.ratelimit import TokenBucket
-from bot.reply import Accepted, Attachment, MessageBreak, Notice, Progress, Reply, TextDelta
+from bot.reply import (
+    Accepted,
+    Attachment,
+    Checkpoint,
+    MessageBreak,
+    Notice,
+    Progress,
+    Reply,
+    TextDelta,
+)
 from bot.splitting import split_text
 
 H = TypeVar("H")
@@ -142,6 +151,14 @@ class MessageStreamer(Generic[H]):
         stops the generation). If the delivery is cancelled, what was written so far is
         still shown where the platform allows.
         """
+        reply.confirm_delivery()
+        try:
+            return await self._deliver(reply)
+        finally:
+            # A writer waiting for its text to show must not wait for a reader that is gone.
+            reply.reader_gone()
+
+    async def _deliver(self, reply: Reply) -> StreamStats:
         flusher = asyncio.create_task(self._flush_when_allowed())
         reader = asyncio.create_task(self._read(reply))
         for task in (flusher, reader):
@@ -202,6 +219,13 @@ class MessageStreamer(Generic[H]):
                 await self._show_provisional(event.text)
             elif isinstance(event, Accepted) and self._placeholder and self._current.handle is None:
                 await self._show_provisional(self._placeholder)
+            elif isinstance(event, Checkpoint):
+                try:
+                    await self._show_now()
+                except BaseException:
+                    event.settle(False)
+                    raise
+                event.settle(True)
 
     async def _aside(self, call: Callable[[T], Awaitable[None]], event: T) -> None:
         """A notice or a file: tried like any call, but its loss does not end the reply."""
@@ -246,6 +270,13 @@ class MessageStreamer(Generic[H]):
             message.provisional = True
         finally:
             message.text = ""
+
+    async def _show_now(self) -> None:
+        """Show the current message's text as it stands, without waiting for the flusher."""
+        message = self._current
+        if message.text.strip() and message.text.strip() != message.shown:
+            await self._bucket.take()
+            await self._send(message, streaming=True)
 
     async def _flush_when_allowed(self) -> None:
         while True:

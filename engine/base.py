@@ -75,6 +75,14 @@ class StreamInterrupted(EngineError):
     """The reply broke off part-way (a server died mid-stream); what came is incomplete."""
 
 
+class EngineStalled(EngineError):
+    """The engine wrote nothing for too long mid-request; the request was aborted."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no text from the engine for {seconds:g} s")
+        self.seconds = seconds
+
+
 class PromptTooLong(EngineError):
     """The prompt does not fit the model's context with room left for the reply."""
 

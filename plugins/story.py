@@ -129,6 +129,8 @@ class Story(Plugin):
         text = await ctx.generate(
             messages, ctx.sampling("start", max_tokens=TOKENS[length]), ending=part_ending(length)
         )
+        if not await ctx.reply.delivered():
+            return  # nobody saw the opening whole: the earlier story, if any, stays
         now = time.time()
         async with ctx.store.write() as db:
             await db.execute("DELETE FROM story_parts WHERE scope = ?", (ctx.store.scope,))
@@ -193,7 +195,8 @@ class Story(Plugin):
             accept=next_part(story, cast),
             ending=part_ending(story.length),
         )
-        await add_part(ctx, text, None)
+        if not await add_part(ctx, text, None):
+            return  # nobody saw the ending: the story goes on
         await ctx.store.execute(
             "UPDATE story_stories SET ended_at = ? WHERE scope = ?", (time.time(), ctx.store.scope)
         )
@@ -429,13 +432,21 @@ async def fit_story(
     return messages
 
 
-async def add_part(ctx: Context[Any], text: str, direction: str | None) -> None:
-    """Append one part to the channel's story."""
+async def add_part(ctx: Context[Any], text: str, direction: str | None) -> bool:
+    """Append one part to the channel's story once the channel has seen it whole.
+
+    The engine finishes before the platform shows the last words; were the part saved
+    then, a delivery that fails after it would leave a part in the story nobody read.
+    Returns whether it was saved.
+    """
+    if not await ctx.reply.delivered():
+        return False
     await ctx.store.execute(
         "INSERT INTO story_parts (scope, author, direction, text, created_at)"
         " VALUES (?, ?, ?, ?, ?)",
         (ctx.store.scope, ctx.user.name, direction, text, time.time()),
     )
+    return True
 
 
 def _short(text: str, limit: int = 60) -> str:

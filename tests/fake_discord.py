@@ -14,8 +14,8 @@ It keeps guilds, channels, threads, per-channel message history (ephemeral messa
 apart), every edit of every message, registered application commands, and every
 interaction it dispatched with its callback. It logs every HTTP call (`calls`), and lets a
 test script failures (`fail_next`), tighten rate limits (`set_rate_limit`), drop the
-gateway (`disconnect`) and move time (`clock`: interaction tokens last 15 minutes and must be
-answered within 3 s).
+gateway (`disconnect`), refuse every HTTP API connection (`refuse_api`) and move time
+(`clock`: interaction tokens last 15 minutes and must be answered within 3 s).
 
     async with FakeDiscord() as fake:
         discord.http.Route.BASE = fake.api_url
@@ -629,6 +629,9 @@ class FakeDiscord:
         self._last_id = 0
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        # `api_url` points at a port of its own, so the HTTP API can go away alone.
+        self._api_runner: web.AppRunner | None = None
+        self._api_port: int | None = None
         self._routes = self._build_routes()
 
         self.add_user(self.bot_user_id, bot_name, bot=True)
@@ -653,6 +656,13 @@ class FakeDiscord:
         await site.start()
         self._runner = runner
         self._port = int(runner.addresses[0][1])
+        api = web.Application()
+        api.router.add_route("*", "/api/v{version:\\d+}/{tail:.*}", self._http)
+        api_runner = web.AppRunner(api, access_log=None)
+        await api_runner.setup()
+        await web.TCPSite(api_runner, "127.0.0.1", 0).start()
+        self._api_runner = api_runner
+        self._api_port = int(api_runner.addresses[0][1])
 
     async def close(self) -> None:
         """Stop serving (gateway connections are closed with 1001)."""
@@ -662,6 +672,14 @@ class FakeDiscord:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        await self.refuse_api()
+
+    async def refuse_api(self) -> None:
+        """From now on every HTTP API connection is refused, open ones closed (Discord
+        unreachable); the gateway stays up, so interactions still arrive."""
+        api_runner, self._api_runner = self._api_runner, None
+        if api_runner is not None:
+            await api_runner.cleanup()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -684,8 +702,11 @@ class FakeDiscord:
 
     @property
     def api_url(self) -> str:
-        """For `discord.http.Route.BASE`: `http://127.0.0.1:<port>/api/v10`."""
-        return f"{self.origin}/api/v{API_VERSION}"
+        """For `discord.http.Route.BASE`: `http://127.0.0.1:<api port>/api/v10` (the API is
+        on the gateway's port too, but only this one can be refused)."""
+        if self._api_port is None:
+            raise RuntimeError("FakeDiscord is not started")
+        return f"http://127.0.0.1:{self._api_port}/api/v{API_VERSION}"
 
     @property
     def gateway_url(self) -> str:

@@ -67,6 +67,8 @@ class ScriptedEngine:
     script: Script = default_script
     max_context_tokens: int = 2048
     delay_s: float = 0.0
+    # After this many words the engine hangs: it never yields again (until cancelled).
+    hang_after: int | None = None
     requests: list[tuple[list[ChatMessage], GenerationParams]] = field(default_factory=list)
     # Off for benchmarks: thousands of kept prompts would only make work for the collector.
     keep_requests: bool = True
@@ -113,6 +115,8 @@ class ScriptedEngine:
         self.running += 1
         try:
             for i, word in enumerate(words):
+                if i == self.hang_after:
+                    await asyncio.Event().wait()  # never set
                 if self.delay_s:
                     await asyncio.sleep(self.delay_s)
                 usage.completion_tokens = i + 1

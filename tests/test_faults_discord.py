@@ -55,7 +55,8 @@ async def test_a_storm_of_503s_on_edits_still_ends_with_the_whole_text(
     fake: FakeDiscord, tmp_path: Path, clock: Clock
 ) -> None:
     bot, _record = await reply_showing(fake, tmp_path, "storm", 60)
-    fake.fail_next("PATCH", ORIGINAL, 503, times=2)
+    # More than discord.py's own five tries of a webhook call (and its 25 s of pauses).
+    fake.fail_next("PATCH", ORIGINAL, 503, times=6)
     await bot.settled()
     shown = visible(fake)
     assert " ".join(str(m["content"]) for m in shown).split().count("storm") == 60
@@ -74,11 +75,30 @@ async def test_when_discord_takes_nothing_the_generation_stops_at_once(
     fake.fail_next("*", r"/channels/\d+/messages(/\d+)?", 503, times=1000)
     caplog.set_level(logging.WARNING)
     await bot.settled(timeout_s=25)
-    # Stopped well before its 300 words (30 s) were written, and logged once.
+    # Stopped well before its 300 words (30 s) were written, and logged once. It takes
+    # about 15 s: the edit, the removal of the frozen message and its replacement each get
+    # the adapter's 5 s per call, which discord.py spends retrying the 5xx itself.
     assert bot.engine.aborted == 1
     failures = [r for r in caplog.records if "reply to /tutor explain failed" in r.getMessage()]
     assert len(failures) == 1 and "(incident " in failures[0].getMessage()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    await stop_bot(bot)
+
+
+async def test_discord_refusing_connections_mid_reply_is_logged_once_and_stops_the_reply(
+    fake: FakeDiscord, tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot, _record = await reply_showing(fake, tmp_path, "gone", 300)
+    bot.engine.delay_s = 0.1  # 300 words: 30 s
+    caplog.set_level(logging.WARNING)
+    await fake.refuse_api()  # Discord's API is unreachable; the gateway stays up
+    await bot.settled(timeout_s=5)
+    assert bot.engine.aborted == 1
+    failures = [r for r in caplog.records if "reply to /tutor explain failed" in r.getMessage()]
+    assert len(failures) == 1 and "ClientConnectorError" in failures[0].getMessage()
+    assert "(incident " in failures[0].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not bot.adapter.client.is_closed()  # still connected, ready for the next command
     await stop_bot(bot)
 
 
@@ -148,6 +168,31 @@ async def test_a_part_whose_thread_vanishes_mid_stream_is_not_saved(bot: Bot) ->
     [[parts]] = await bot.core.db.fetchall("SELECT COUNT(*) FROM story_parts")
     assert parts == 1  # only the opening: the part nobody saw whole is not kept
     assert await bot.core.db.fetchone("SELECT thread_id FROM discord_threads") is None
+
+
+async def test_a_part_whose_last_edits_fail_after_it_was_written_is_not_saved(bot: Bot) -> None:
+    fake = bot.fake
+    await bot.command("story start", {"premise": "a lighthouse keeper"})
+    await bot.settled()
+    thread = await story_thread(bot)
+    bot.engine.script = ScriptedEngine.replying(" ".join(["wave"] * 400))
+    # A part delivered whole is saved.
+    await bot.command("story continue", {"direction": "a calm sea"})
+    await bot.settled()
+    [[parts]] = await bot.core.db.fetchall("SELECT COUNT(*) FROM story_parts")
+    assert parts == 2
+    # The next part starts to show; then Discord fails every edit and new message with a
+    # 500 (discord.py retries it past the adapter's 5 s per call), while the engine ends
+    # the part in a moment: the last words never show.
+    await bot.command("story continue", {"direction": "a storm"})
+    shown = len(fake.messages(thread))
+    await fake.wait_until(lambda: len(fake.messages(thread)) > shown)
+    fake.fail_next("PATCH", rf"/channels/{thread}/messages/\d+", 500, times=1000)
+    fake.fail_next("POST", rf"/channels/{thread}/messages", 500, times=1000)
+    await fake.wait_until(lambda: bot.engine.running == 0)  # the engine is done
+    await bot.settled(timeout_s=20)
+    [[parts]] = await bot.core.db.fetchall("SELECT COUNT(*) FROM story_parts")
+    assert parts == 2  # the part nobody saw whole is not in the story
 
 
 ADMINISTRATOR = 1 << 3

@@ -8,12 +8,14 @@ and when nothing can reach the user the generation stops at once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from urllib.parse import quote_from_bytes
 
 import pytest
 
+from bot.adapters.slack import adapter as slack_adapter
 from tests.fake_slack import sign, slash_command_form
 from tests.scripted_engine import ScriptedEngine
 from tests.test_slack_adapter import SECRET, Workspace, buttons, workspace
@@ -23,9 +25,11 @@ __all__ = ["workspace"]
 LONG = " ".join(f"word{i}" for i in range(400))
 
 
-async def settled(workspace: Workspace, start: str, channel: str = "C1") -> dict[str, object]:
+async def settled(
+    workspace: Workspace, start: str, channel: str = "C1", timeout_s: float = 8.0
+) -> dict[str, object]:
     """The last message in the channel once it starts with `start` and shows no Stop button."""
-    for _ in range(400):
+    for _ in range(int(timeout_s / 0.02)):
         messages = workspace.slack.messages(channel)
         if messages:
             last = messages[-1]
@@ -82,12 +86,17 @@ async def test_a_429_storm_on_updates_still_ends_with_the_whole_text(
     assert [c.status for c in workspace.slack.calls_to("chat.update")].count(429) == 4
 
 
-async def test_slow_answers_only_slow_the_reply(workspace: Workspace) -> None:
+async def test_slow_answers_only_slow_the_reply_and_one_that_never_comes_is_given_up(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The adapter bounds each call (10 s; 2 s here); slack_sdk alone would wait 30 s.
+    monkeypatch.setattr(slack_adapter, "CALL_TIMEOUT_S", 2.0, raising=False)
     workspace.engine.gate.set()
-    workspace.slack.slow_next("chat.update", 1.0, times=2)
     workspace.slack.slow_next("chat.postMessage", 1.0)
+    workspace.slack.slow_next("chat.update", 8.0)  # later than the whole reply may take
+    workspace.slack.slow_next("chat.update", 1.0)  # the try after it
     await workspace.command("/rewrite", "text:hi style:noir")
-    final = await settled(workspace, "Scripted reply to: Rewrite")
+    final = await settled(workspace, "Scripted reply to: Rewrite", timeout_s=7)
     assert buttons(final) == ["skald_regenerate"]
     assert workspace.engine.aborted == 0
 
@@ -132,6 +141,27 @@ async def test_slack_unreachable_is_logged_once_and_the_generation_stops(
     assert "(incident " in failures[0].getMessage()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+async def test_an_engine_that_hangs_mid_reply_ends_it_without_a_stop_button(
+    workspace: Workspace,
+) -> None:
+    config = workspace.core.config
+    router = dataclasses.replace(config.router, stall_timeout_s=0.3)
+    workspace.core.config = dataclasses.replace(config, router=router)
+    workspace.engine.gate.set()
+    workspace.engine.script = ScriptedEngine.replying(LONG)
+    workspace.engine.hang_after = 40  # then nothing, ever
+    await workspace.command("/rewrite", "text:hi style:noir")
+    final = await settled(workspace, "word0")
+    # The words that came stay, final: Regenerate instead of Stop.
+    assert final["text"] == " ".join(LONG.split()[:40])
+    assert buttons(final) == ["skald_regenerate"]
+    [told] = await workspace.slack.wait_for_calls("chat.postEphemeral")
+    assert str(told.params["text"]).startswith(
+        "The language model stopped writing (nothing for 0.3 s), so this reply ends here."
+    )
+    assert workspace.engine.aborted == 1
 
 
 async def test_five_copies_of_one_signed_request_sent_at_once_start_one_generation(

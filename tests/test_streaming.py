@@ -260,3 +260,32 @@ async def test_a_lost_notice_does_not_end_the_reply() -> None:
         target, TokenBucket(rate=1000, burst=10), retry_delays=QUICK
     ).deliver(reply)
     assert stats.messages == ["The reply itself."]
+
+
+async def test_a_writer_can_wait_until_its_text_is_shown() -> None:
+    target = RecordingTarget()
+    reply = Reply()
+    # A slow budget: without the wait, the text would show only after the next token.
+    streamer = MessageStreamer(target, TokenBucket(rate=0.5, burst=1))
+    delivery = asyncio.create_task(streamer.deliver(reply))
+    await reply.write("The opening")
+    await asyncio.sleep(0.05)
+    await reply.write(" and the part worth keeping.")
+    assert await asyncio.wait_for(reply.delivered(), timeout=5) is True
+    assert list(target.messages.values()) == ["The opening and the part worth keeping."]
+    reply.close()
+    await delivery
+
+
+async def test_a_writer_waiting_for_text_nobody_sees_is_told_so() -> None:
+    target = FlakyTarget(edit_failures=1000, post_failures=1000)
+    reply = Reply()
+    streamer = MessageStreamer(target, TokenBucket(rate=1000, burst=10), retry_delays=QUICK)
+    delivery = asyncio.create_task(streamer.deliver(reply))
+    await asyncio.sleep(0)  # the delivery has begun
+    await reply.write("Nobody will read this")
+    seen = asyncio.create_task(reply.delivered())
+    with pytest.raises(Unreachable):
+        await delivery
+    assert await asyncio.wait_for(seen, timeout=1) is False
+    assert await reply.delivered() is False  # and any later wait ends at once

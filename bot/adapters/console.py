@@ -17,7 +17,7 @@ from bot.invocation import ChannelRef, Invocation, User
 from bot.memory.history import LoggedHistory
 from bot.memory.problems import storage_kind, storage_problem
 from bot.readable import readable
-from bot.reply import Attachment, MessageBreak, Notice, Progress, Reply, TextDelta
+from bot.reply import Attachment, Checkpoint, MessageBreak, Notice, Progress, Reply, TextDelta
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +135,18 @@ class ConsoleAdapter:
 
     async def print_reply(self, reply: Reply) -> None:
         """Print each event as it arrives: text as it streams, notices on lines of their own."""
+        reply.confirm_delivery()
+        try:
+            await self._print_events(reply)
+        finally:
+            reply.reader_gone()
+
+    async def _print_events(self, reply: Reply) -> None:
         at_line_start = True
         async for event in reply.events():
-            if isinstance(event, TextDelta):
+            if isinstance(event, Checkpoint):
+                event.settle(True)  # printed as it came: already on the terminal
+            elif isinstance(event, TextDelta):
                 self._print(event.text)
                 at_line_start = event.text.endswith("\n")
             elif isinstance(event, MessageBreak):

@@ -14,9 +14,14 @@ _DAMAGED = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 
 def storage_kind(error: sqlite3.Error) -> str:
-    """A short label for logs and metrics: full, read_only, busy, damaged, io or other."""
-    code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
+    """A short label for logs and metrics: full, read_only, busy, damaged, write, io or other."""
+    extended = getattr(error, "sqlite_errorcode", None) or 0
+    code = extended & 0xFF
     text = str(error).lower()
+    if extended == sqlite3.SQLITE_IOERR_WRITE:
+        # SQLite answers SQLITE_FULL only for ENOSPC; a file at its size limit (EFBIG), a
+        # quota reached (EDQUOT) or a failing disk (EIO) all come back as this one code.
+        return "write"
     if code in _FULL or "disk is full" in text:
         return "full"
     if code in _READ_ONLY or "readonly" in text or "read-only" in text:
@@ -44,6 +49,8 @@ def storage_problem(error: sqlite3.Error) -> Text:
             "Could not read or save: the database file is damaged. The bot's operator can "
             "run skaldbot doctor."
         )
+    if kind == "write":
+        return _("Could not save: the disk refused the write (it may be full).")
     if kind == "io":
         return _("Could not save: the disk reported an error.")
     return _("Could not save: the database refused ({error}).", error=type(error).__name__)
