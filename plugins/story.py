@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
@@ -13,6 +14,7 @@ from bot.echo import copied_share, runs_of
 from bot.ending import count_words
 from bot.errors import UserError
 from bot.i18n import Join, Text, _
+from bot.script import is_han
 
 Genre = Literal[
     "fantasy", "mystery", "sci-fi", "horror", "romance", "adventure", "fairy-tale", "comedy"
@@ -156,7 +158,7 @@ class Story(Plugin):
         """Continue the running story, optionally in a direction."""
         story = await require_story(ctx, running=True)
         direction = ctx.options.direction
-        cast = await story_cast(ctx, story)
+        cast = (await story_cast(ctx, story))[:NAMED_IN_A_PART]
         messages = await fit_turns(ctx, story, "continue", cast, direction=direction or "")
         text = await ctx.generate(
             messages,
@@ -187,7 +189,7 @@ class Story(Plugin):
     async def end(self, ctx: Context[NoOptions]) -> None:
         """Write an ending and close the story (it can still be recapped)."""
         story = await require_story(ctx, running=True)
-        cast = await story_cast(ctx, story)
+        cast = (await story_cast(ctx, story))[:NAMED_IN_A_PART]
         messages = await fit_turns(ctx, story, "end", cast)
         text = await ctx.generate(
             messages,
@@ -214,6 +216,9 @@ NAMED_WITHIN_WORDS = 60
 RECAP_COPIED_SHARE = 0.7
 # At most this many people are named in a recap's cast.
 MAX_CAST = 6
+# A part is asked to name the story's first people, this many at most: the small model
+# lists things as characters too (the moonlight, the airlock), most often after the people.
+NAMED_IN_A_PART = 2
 CAST_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -321,11 +326,19 @@ async def find_cast(ctx: Context[Any], story: StoryState) -> list[str]:
     except (ValueError, KeyError, TypeError, UserError):
         return []
     text = "\n".join([story.premise, *story.parts])
-    cast: list[str] = []
-    for name in names:
-        if name and name in text and name not in cast:
-            cast.append(name)
-    return cast[:MAX_CAST]
+    found = {name for name in names if name and _names_in(text, name)}
+    # "Varga" beside "Captain Ilse Varga" is the same person, listed twice.
+    cast = [name for name in found if not any(name in other for other in found - {name})]
+    # In the order the story first names them: the premise's people come first.
+    return sorted(cast, key=text.index)[:MAX_CAST]
+
+
+def _names_in(text: str, name: str) -> bool:
+    """Whether the text names this person: as a whole word ("Tom" is not in "Tomas"), or
+    anywhere for a Chinese name (Chinese has no spaces between words)."""
+    if is_han(name[0]) or is_han(name[-1]):
+        return name in text
+    return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text) is not None
 
 
 async def load_story(ctx: Context[Any]) -> StoryState | None:

@@ -310,3 +310,19 @@ async def test_a_recap_that_writes_the_story_out_again_is_written_again(console:
     out = await console.type("/story recap")
     assert out.endswith("Mara, the keeper, found a map in a bottle on the lighthouse railing.\n")
     assert len(engine.requests) == 4  # the opening, the cast, the copy, the recap
+
+
+async def test_a_storys_cast_is_its_people_once_each_in_the_order_the_story_names_them(
+    console: Console,
+) -> None:
+    console.core.engine = engine = answers(
+        "Captain Ilse Varga woke alone. Through the airlock window she saw Oona waving.",
+        # The model lists one person twice, one it imagined, part of a word, out of order.
+        '{"names": ["Oona", "Varga", "Captain Ilse Varga", "Doctor Who", "Capt"]}',
+        "Ilse Varga let Oona in, and the two of them set out for the bridge.",
+    )
+    await console.type('/story start premise:"Captain Ilse Varga wakes alone on a station"')
+    out = await console.type("/story recap")
+    assert "Cast: Captain Ilse Varga and Oona\n" in out
+    await console.type("/story continue")
+    assert engine.last_prompt().endswith("naming Captain Ilse Varga and Oona.")
