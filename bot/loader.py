@@ -280,19 +280,24 @@ class PluginManager:
         log.info("unloaded plugin %s", name)
 
     async def reload(self, name: str) -> None:
-        """Re-import a plugin from its source; on failure the old version keeps running."""
-        old = self.loaded[name]
-        await self.unload(name)
+        """Re-import a plugin (with the others from its source); on failure the old ones run on."""
+        source = self.loaded[name].source
+        # One entry point may provide several plugins; re-importing it brings them all back,
+        # so they are unloaded together, or the first one back would clash with the rest.
+        olds = [lp for lp in self.loaded.values() if lp.source == source]
+        for old in olds:
+            await self.unload(old.plugin.name)
         try:
-            await self.load(old.source, fresh=True)
+            await self.load(source, fresh=True)
         except BaseException:
-            # Put the old instance back exactly as it was, so the bot keeps serving it.
-            self.loaded[name] = old
-            for pref in old.plugin.prefs:
-                self._catalog.add(pref)
-            if old.prompts is not None and old.prompts.messages:
-                add_plugin_messages(name, old.prompts.messages)
-            await old.plugin.setup()
+            # Put the old instances back exactly as they were, so the bot keeps serving them.
+            for old in olds:
+                self.loaded[old.plugin.name] = old
+                for pref in old.plugin.prefs:
+                    self._catalog.add(pref)
+                if old.prompts is not None and old.prompts.messages:
+                    add_plugin_messages(old.plugin.name, old.prompts.messages)
+                await old.plugin.setup()
             raise
 
     async def reload_named(self, name: str, sources: Iterable[PluginSource]) -> Text:

@@ -246,13 +246,20 @@ async def test_one_package_may_hold_several_plugins(tmp_path: Path, site: Path) 
     )
     core = await core_with_entry_points(tmp_path / "data")
     assert core.load_failures == []
-    out = await Console(core).type("/upper a", "/lower b", "/loud c", "/quiet d")
+    console = Console(core)
+    out = await console.type("/upper a", "/lower b", "/loud c", "/quiet d")
     assert [line for line in out.splitlines() if ": " in line] == [
         "upper: a",
         "lower: b",
         "loud: c",
         "quiet: d",
     ]
+
+    # Reloading one re-imports its whole entry point, so its siblings reload with it.
+    (site / "skald_pair/lower.py").write_text(echo_plugin("Lower", "lower", "Echo, reloaded"))
+    assert "Reloaded upper." in await console.type("/skald reload plugin:upper")
+    assert core.plugins.commands["lower"].description == "Echo, reloaded"
+    assert "upper: e" in await console.type("/upper e")
     await core.close()
 
 
