@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Literal
+from typing import Literal, TypeGuard
 
 from bot.errors import DeclarationError, UserError
 from bot.i18n import Join, Text, _, add_plugin_messages, remove_plugin_messages
@@ -29,10 +29,11 @@ ENTRY_POINT_GROUP = "skaldbot.plugins"
 
 @dataclass(frozen=True, slots=True)
 class PluginSource:
-    """Where one plugin module comes from."""
+    """Where one plugin, or a few from one package, come from."""
 
     kind: Literal["builtin", "file", "entry_point"]
-    # A module name (builtin, entry point) or a .py path (file).
+    # A module name (builtin), an entry point's value (`pkg.mod:Class` or `pkg.mod`), or a
+    # .py path (file).
     target: str
     label: str
 
@@ -56,6 +57,35 @@ class PluginSource:
         if fresh and module_name in sys.modules:
             return importlib.reload(sys.modules[module_name])
         return importlib.import_module(module_name)
+
+    def plugin_classes(self, fresh: bool) -> list[type[Plugin]]:
+        """The plugin classes this source provides (re-imported for a reload); at least one."""
+        if self.kind == "entry_point":
+            entry_point = importlib.metadata.EntryPoint(self.label, self.target, ENTRY_POINT_GROUP)
+            if entry_point.attr:
+                return self._entry_point_classes(entry_point, fresh)
+        # A file, a builtin, or an entry point naming a whole module: every plugin it defines.
+        classes = plugin_classes(self.import_module(fresh))
+        if not classes:
+            raise DeclarationError(f"{self.label} defines no Plugin subclass")
+        return classes
+
+    def _entry_point_classes(
+        self, entry_point: importlib.metadata.EntryPoint, fresh: bool
+    ) -> list[type[Plugin]]:
+        if fresh:
+            # `pkg:Haiku` may only re-export a class defined in `pkg.poem`: re-import the
+            # modules defining the current classes first, then the one that names them.
+            try:
+                current = _as_plugin_classes(entry_point.load(), self.target)
+            except Exception:  # it failed before; re-importing its module is all we can do
+                current = []
+            for module_name in dict.fromkeys(cls.__module__ for cls in current):
+                if module_name != entry_point.module and module_name in sys.modules:
+                    importlib.reload(sys.modules[module_name])
+            if entry_point.module in sys.modules:
+                importlib.reload(sys.modules[entry_point.module])
+        return _as_plugin_classes(entry_point.load(), self.target)
 
 
 @dataclass(slots=True)
@@ -81,12 +111,31 @@ def plugin_classes(module: ModuleType) -> list[type[Plugin]]:
     return [
         obj
         for obj in vars(module).values()
-        if inspect.isclass(obj)
+        if _is_plugin_class(obj) and obj.__module__ == module.__name__
+    ]
+
+
+def _is_plugin_class(obj: object) -> TypeGuard[type[Plugin]]:
+    return (
+        inspect.isclass(obj)
         and issubclass(obj, Plugin)
         and obj is not Plugin
-        and obj.__module__ == module.__name__
         and not inspect.isabstract(obj)
-    ]
+    )
+
+
+def _as_plugin_classes(obj: object, target: str) -> list[type[Plugin]]:
+    """What an entry point names, as plugin classes: one class, or a list or tuple of them."""
+    if _is_plugin_class(obj):
+        return [obj]
+    if isinstance(obj, list | tuple) and obj:
+        for item in obj:
+            if not _is_plugin_class(item):
+                raise DeclarationError(f"{target} holds {item!r}, which is not a Plugin subclass")
+        return list(obj)
+    # The Plugin base and abstract classes are classes too; say which one rather than "a type".
+    what = f"class {obj.__qualname__}" if inspect.isclass(obj) else f"a {type(obj).__name__}"
+    raise DeclarationError(f"{target} is {what}, not a Plugin subclass or a list of them")
 
 
 class PluginManager:
@@ -159,10 +208,7 @@ class PluginManager:
 
     async def load(self, source: PluginSource, *, fresh: bool = False) -> list[str]:
         """Import, validate, migrate and set up the plugins of one source; all or nothing."""
-        module = source.import_module(fresh)
-        classes = plugin_classes(module)
-        if not classes:
-            raise DeclarationError(f"{source.label} defines no Plugin subclass")
+        classes = source.plugin_classes(fresh)
         prepared = [self._prepare(cls, source) for cls in classes]
         started: list[LoadedPlugin] = []
         try:
@@ -234,19 +280,24 @@ class PluginManager:
         log.info("unloaded plugin %s", name)
 
     async def reload(self, name: str) -> None:
-        """Re-import a plugin from its source; on failure the old version keeps running."""
-        old = self.loaded[name]
-        await self.unload(name)
+        """Re-import a plugin (with the others from its source); on failure the old ones run on."""
+        source = self.loaded[name].source
+        # One entry point may provide several plugins; re-importing it brings them all back,
+        # so they are unloaded together, or the first one back would clash with the rest.
+        olds = [lp for lp in self.loaded.values() if lp.source == source]
+        for old in olds:
+            await self.unload(old.plugin.name)
         try:
-            await self.load(old.source, fresh=True)
+            await self.load(source, fresh=True)
         except BaseException:
-            # Put the old instance back exactly as it was, so the bot keeps serving it.
-            self.loaded[name] = old
-            for pref in old.plugin.prefs:
-                self._catalog.add(pref)
-            if old.prompts is not None and old.prompts.messages:
-                add_plugin_messages(name, old.prompts.messages)
-            await old.plugin.setup()
+            # Put the old instances back exactly as they were, so the bot keeps serving them.
+            for old in olds:
+                self.loaded[old.plugin.name] = old
+                for pref in old.plugin.prefs:
+                    self._catalog.add(pref)
+                if old.prompts is not None and old.prompts.messages:
+                    add_plugin_messages(old.plugin.name, old.prompts.messages)
+                await old.plugin.setup()
             raise
 
     async def reload_named(self, name: str, sources: Iterable[PluginSource]) -> Text:

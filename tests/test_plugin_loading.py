@@ -7,6 +7,7 @@ import dataclasses
 import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -130,34 +131,165 @@ async def test_unloading_removes_commands_and_preferences(tmp_path: Path, folder
     await core.close()
 
 
-async def test_an_installed_package_is_found_through_its_entry_point(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    site = tmp_path / "site"
-    dist = site / "skald_shout-1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: skald-shout\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[skaldbot.plugins]\nshout = skald_shout\n")
-    (site / "skald_shout.py").write_text(
+def install(site: Path, dist: str, entry_points: dict[str, str], files: dict[str, str]) -> None:
+    """Write an installed distribution into `site`: modules, and the dist-info that lists
+    its `skaldbot.plugins` entry points (what importlib.metadata reads, as pip leaves it)."""
+    info = site / f"{dist}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    lines = "".join(f"{name} = {value}\n" for name, value in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[skaldbot.plugins]\n{lines}")
+    for path, text in files.items():
+        (site / path).parent.mkdir(parents=True, exist_ok=True)
+        (site / path).write_text(text)
+
+
+def echo_plugin(class_name: str, name: str, description: str = "Echo some text") -> str:
+    """Source of a plugin class whose /NAME answers `NAME: text`."""
+    return (
         "from dataclasses import dataclass\nfrom typing import Annotated\n"
         "from bot import Context, Param, Plugin, command\n"
-        "@dataclass(frozen=True)\nclass ShoutOptions:\n"
-        "    text: Annotated[str, Param('What to shout')]\n"
-        "class Shout(Plugin):\n    name = 'shout'\n"
-        "    @command('shout', 'Shout some text')\n"
-        "    async def shout(self, ctx: Context[ShoutOptions]) -> None:\n"
-        "        await ctx.reply.write(ctx.options.text.upper())\n"
+        f"@dataclass(frozen=True)\nclass {class_name}Options:\n"
+        "    text: Annotated[str, Param('What to echo')]\n"
+        f"class {class_name}(Plugin):\n    name = {name!r}\n"
+        f"    @command({name!r}, {description!r})\n"
+        f"    async def run(self, ctx: Context[{class_name}Options]) -> None:\n"
+        f"        await ctx.reply.write({name!r} + ': ' + ctx.options.text)\n"
     )
-    monkeypatch.syspath_prepend(str(site))
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A site-packages folder on sys.path; the modules imported from it are forgotten after."""
+    path = tmp_path / "site"
+    path.mkdir()
+    monkeypatch.syspath_prepend(str(path))
+    before = set(sys.modules)
+    yield path
+    for name in set(sys.modules) - before:
+        if name.startswith("skald_"):
+            del sys.modules[name]
+
+
+async def core_with_entry_points(data: Path) -> Core:
     config = dataclasses.replace(
-        make_config(tmp_path / "data"), plugins=PluginSettings(builtin=("help",), entry_points=True)
+        make_config(data), plugins=PluginSettings(builtin=("help", "skald"), entry_points=True)
     )
-    core = await Core.open(config, ScriptedEngine())
+    return await Core.open(config, ScriptedEngine())
+
+
+async def test_an_installed_package_is_found_through_its_entry_point(
+    tmp_path: Path, site: Path
+) -> None:
+    install(
+        site,
+        "skald_shout",
+        {"shout": "skald_shout"},
+        {
+            "skald_shout.py": (
+                "from dataclasses import dataclass\nfrom typing import Annotated\n"
+                "from bot import Context, Param, Plugin, command\n"
+                "@dataclass(frozen=True)\nclass ShoutOptions:\n"
+                "    text: Annotated[str, Param('What to shout')]\n"
+                "class Shout(Plugin):\n    name = 'shout'\n"
+                "    @command('shout', 'Shout some text')\n"
+                "    async def shout(self, ctx: Context[ShoutOptions]) -> None:\n"
+                "        await ctx.reply.write(ctx.options.text.upper())\n"
+            )
+        },
+    )
+    core = await core_with_entry_points(tmp_path / "data")
     assert core.plugins.loaded["shout"].source.kind == "entry_point"
     out = await Console(core).type("/shout hello there")
     assert "HELLO THERE" in out
     await core.close()
-    sys.modules.pop("skald_shout", None)
+
+
+async def test_an_entry_point_may_name_a_class_kept_in_a_submodule(
+    tmp_path: Path, site: Path
+) -> None:
+    install(
+        site,
+        "skald_haiku",
+        {"haiku": "skald_haiku:Haiku"},
+        {
+            "skald_haiku/__init__.py": "from skald_haiku.poem import Haiku\n",
+            "skald_haiku/poem.py": echo_plugin("Haiku", "haiku"),
+        },
+    )
+    core = await core_with_entry_points(tmp_path / "data")
+    console = Console(core)
+    assert "haiku: old pond" in await console.type("/haiku old pond")
+
+    # A reload re-imports the submodule the class lives in, not only the package.
+    (site / "skald_haiku/poem.py").write_text(echo_plugin("Haiku", "haiku", "Echo, reloaded"))
+    assert "Reloaded haiku." in await console.type("/skald reload plugin:haiku")
+    assert core.plugins.commands["haiku"].description == "Echo, reloaded"
+    await core.close()
+
+
+async def test_one_package_may_hold_several_plugins(tmp_path: Path, site: Path) -> None:
+    install(
+        site,
+        "skald_pair",
+        # A list of classes, and a module (every Plugin subclass defined in it).
+        {"pair": "skald_pair:PLUGINS", "both": "skald_pair.both"},
+        {
+            "skald_pair/__init__.py": (
+                "from skald_pair.upper import Upper\nfrom skald_pair.lower import Lower\n"
+                "PLUGINS = [Upper, Lower]\n"
+            ),
+            "skald_pair/upper.py": echo_plugin("Upper", "upper"),
+            "skald_pair/lower.py": echo_plugin("Lower", "lower"),
+            "skald_pair/both.py": echo_plugin("Loud", "loud") + echo_plugin("Quiet", "quiet"),
+        },
+    )
+    core = await core_with_entry_points(tmp_path / "data")
+    assert core.load_failures == []
+    console = Console(core)
+    out = await console.type("/upper a", "/lower b", "/loud c", "/quiet d")
+    assert [line for line in out.splitlines() if ": " in line] == [
+        "upper: a",
+        "lower: b",
+        "loud: c",
+        "quiet: d",
+    ]
+
+    # Reloading one re-imports its whole entry point, so its siblings reload with it.
+    (site / "skald_pair/lower.py").write_text(echo_plugin("Lower", "lower", "Echo, reloaded"))
+    assert "Reloaded upper." in await console.type("/skald reload plugin:upper")
+    assert core.plugins.commands["lower"].description == "Echo, reloaded"
+    assert "upper: e" in await console.type("/upper e")
+    await core.close()
+
+
+async def test_a_broken_entry_point_is_reported_by_name_and_the_others_load(
+    tmp_path: Path, site: Path
+) -> None:
+    install(
+        site,
+        "skald_mixed",
+        {
+            "gone": "skald_gone:Gone",
+            "typo": "skald_mixed:Gud",
+            "helper": "skald_mixed:helper",
+            "good": "skald_mixed:Good",
+        },
+        {"skald_mixed.py": echo_plugin("Good", "good") + "def helper() -> None: ...\n"},
+    )
+    core = await core_with_entry_points(tmp_path / "data")
+    assert {f.label: f.reason for f in core.load_failures} == {
+        "gone": "ModuleNotFoundError: No module named 'skald_gone'",
+        "typo": "AttributeError: module 'skald_mixed' has no attribute 'Gud'",
+        "helper": (
+            "DeclarationError: skald_mixed:helper is a function, "
+            "not a Plugin subclass or a list of them"
+        ),
+    }
+    console = Console(core)
+    assert "good: still here" in await console.type("/good still here")
+    assert "gone: did not load: ModuleNotFoundError" in await console.type("/skald plugins")
+    await core.close()
 
 
 async def test_a_plugin_may_only_create_tables_it_owns(tmp_path: Path, folder: Path) -> None:
