@@ -142,7 +142,7 @@ class Context(Generic[OptionsT]):
         *,
         stream: bool = True,
         check_language: bool = True,
-        accept: Gate | None = None,
+        accept: Gate | Sequence[Gate] | None = None,
         ending: Ending | None = None,
     ) -> str:
         """Run the engine, streaming the reply (unless stream=False); return the text.
@@ -151,9 +151,9 @@ class Context(Generic[OptionsT]):
         while it waits, the user sees their place in line. The reply's opening is held back
         until the gates decide on it: with check_language, one that is in another script
         than the channel's language is refused; `accept(text, done)` is the plugin's own
-        gate (None: undecided yet; it must decide once `done`). A refused opening is never
-        shown: the reply is written again once, and that one is shown whatever it is (with
-        a note if it is in another language).
+        gate, or a list of them (None: undecided yet; it must decide once `done`). A
+        refused opening is never shown: the reply is written again once, and that one is
+        shown whatever it is (with a note if it is in another language).
 
         Prose (no json_schema) ends as `ending` says, by default `Ending()`: before a
         sentence the reply already wrote, and at its last whole sentence when the token
@@ -167,8 +167,10 @@ class Context(Generic[OptionsT]):
             gates.append(echo_gate(self.echo_detector(messages)))
         if check_language:
             gates.append(language_gate(self.language))
-        if accept is not None:
+        if callable(accept):
             gates.append(accept)
+        elif accept is not None:
+            gates.extend(accept)
         if params.json_schema is None and ending is None:
             ending = Ending()
         for attempt in range(GATED_ATTEMPTS + 1):

@@ -72,9 +72,8 @@ class Rewrite(Plugin):
         messages = ctx.prompts.chat("rewrite", text=opts.text, style=opts.style)
         budget = min(600, 64 + len(opts.text) // 2)
         params = ctx.sampling("rewrite", max_tokens=budget)
-        copy, numbers = not_a_copy(opts.text), same_numbers(opts.text)
         await ctx.generate(
-            messages, params, accept=lambda text, done: _both(copy, numbers, text, done)
+            messages, params, accept=[not_a_copy(opts.text), same_numbers(opts.text)]
         )
 
 
@@ -119,14 +118,6 @@ def same_numbers(source: str) -> Gate:
         return False if done else None
 
     return gate
-
-
-def _both(first: Gate, second: Gate, text: str, done: bool) -> bool | None:
-    """Both gates' verdict: refused when either refuses, shown when both show."""
-    verdicts = (first(text, done), second(text, done))
-    if False in verdicts:
-        return False
-    return True if verdicts == (True, True) else None
 
 
 def _units(text: str) -> list[str]:

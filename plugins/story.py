@@ -179,7 +179,9 @@ class Story(Plugin):
         await ctx.reply.write(header + "\n\n")
         messages = await fit_story(ctx, story, "recap", cast=cast_text(ctx, cast))
         text = await ctx.generate(
-            messages, ctx.sampling("recap", max_tokens=200), accept=retold(story)
+            messages,
+            ctx.sampling("recap", max_tokens=200),
+            accept=not_copied(story, RECAP_COPIED_SHARE),
         )
         await ctx.store.execute(
             "UPDATE story_stories SET recap = ? WHERE scope = ?", (text, ctx.store.scope)
@@ -239,47 +241,37 @@ def part_ending(length: str) -> Ending:
     return Ending(words=WORDS[length])
 
 
-def next_part(story: StoryState, cast: list[str]) -> Gate:
-    """A gate refusing a part that opens by writing out the story so far again, or that
-    names none of the story's characters.
+def not_copied(story: StoryState, share: float = COPIED_SHARE) -> Gate:
+    """A gate refusing a part (or a recap) that opens by writing out the story so far again.
 
     A small model asked to continue often copies the last part out, word for word or
-    nearly; such a part is written again. Copied: half the runs of words (of Chinese
+    nearly; such a part is written again. Copied: `share` of the runs of words (of Chinese
     characters) of its opening are in the story already.
-    """
-    told = runs_of("\n".join(story.parts))
-    copy_checked = False
-
-    def gate(text: str, done: bool) -> bool | None:
-        nonlocal copy_checked
-        words = count_words(text)
-        if not copy_checked:
-            if not done and words < OPENING_WORDS:
-                return None
-            if copied_share(text, told) >= COPIED_SHARE:
-                return False
-            copy_checked = True
-        if not cast or any(name in text for name in cast):
-            return True
-        return None if not done and words < NAMED_WITHIN_WORDS else False
-
-    return gate
-
-
-def retold(story: StoryState) -> Gate:
-    """A gate refusing a recap that writes the story out again instead of retelling it.
-
-    A retelling shares some runs of words with the story (names, the premise); one that
-    shares most of them is a copy, and is written again.
     """
     told = runs_of("\n".join(story.parts))
 
     def gate(text: str, done: bool) -> bool | None:
         if not done and count_words(text) < OPENING_WORDS:
             return None
-        return copied_share(text, told) < RECAP_COPIED_SHARE
+        return copied_share(text, told) < share
 
     return gate
+
+
+def names_someone(cast: list[str]) -> Gate:
+    """A gate refusing a part that names none of the story's people by NAMED_WITHIN_WORDS."""
+
+    def gate(text: str, done: bool) -> bool | None:
+        if not cast or any(name in text for name in cast):
+            return True
+        return None if not done and count_words(text) < NAMED_WITHIN_WORDS else False
+
+    return gate
+
+
+def next_part(story: StoryState, cast: list[str]) -> list[Gate]:
+    """The gates of a new part: it neither copies the story out nor forgets its people."""
+    return [not_copied(story), names_someone(cast)]
 
 
 def recap_header(premise: str, cast: list[str]) -> list[Text]:
