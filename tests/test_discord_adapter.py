@@ -336,11 +336,17 @@ async def test_regenerate_and_continue_run_again(bot: Bot) -> None:
     # The story's cast is looked for once, then the next part is asked for.
     await fake.wait_until(lambda: len(bot.engine.requests) == 3)
     await bot.settled()
-    assert bot.engine.last_prompt().startswith("Continue the story")
+    # Continue asks for the next part, with the story so far as the model's earlier turns.
+    chat, _ = bot.engine.requests[-1]
+    assert chat[-1].content.startswith("Continue the story")
+    assert [m.role for m in chat].count("assistant") == 1
     await fake.dispatch(fake.button(regenerate, message_id=int(message["id"])))
     await fake.wait_until(lambda: len(bot.engine.requests) == 4)
     await bot.settled()
-    assert "Begin a fantasy story about: a fox" in bot.engine.last_prompt()
+    # Regenerate writes the opening again from the premise alone: no story so far.
+    chat, _ = bot.engine.requests[-1]
+    assert [m.role for m in chat] == ["system", "user"]
+    assert chat[-1].content.startswith("Begin a fantasy story about: a fox")
 
 
 async def test_the_fifteen_minute_token_gives_way_to_a_channel_message(
