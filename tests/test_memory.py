@@ -240,14 +240,14 @@ async def test_a_read_under_way_when_the_channel_is_invalidated_is_not_cached(
     assert await prefs.all("chan") == {"story.genre": "horror"}  # ...was not kept
 
 
-async def test_the_read_cache_is_bounded_and_refills_on_demand() -> None:
+async def test_the_read_cache_is_bounded_and_refills_on_demand(db: Database) -> None:
     reads: list[str] = []
 
     async def read(key: str) -> str:
         reads.append(key)
         return key.upper()
 
-    cache: ReadCache[str] = ReadCache(limit=2)
+    cache: ReadCache[str] = ReadCache(db, limit=2)
     assert [await cache.get(k, read) for k in ("a", "b", "a", "b")] == ["A", "B", "A", "B"]
     assert reads == ["a", "b"]  # read once each
     # A third channel starts the cache over instead of growing it past its limit.

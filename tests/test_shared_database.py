@@ -1,0 +1,160 @@
+"""Several processes on one database agree: caches, cooldowns, budgets and the usage ledger.
+
+Each test runs two cores on one SQLite file, each with a connection of its own: two in this
+process, or one here and one in another OS process (tests/core_process.py), as when Discord
+shards or a console beside the Discord bot share a data folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from bot.memory import Database
+from bot.memory.database import FRESHNESS_S
+from bot.memory.readcache import ReadCache
+from tests.core_process import (
+    CHANNEL,
+    REPLY,
+    CoreProcess,
+    invocation,
+    open_shared_core,
+    serve,
+)
+
+TOKENS = len(REPLY.split())
+CHANNEL_KEY = f"channel:{CHANNEL.scope}"
+# Long enough for any cache in this process to have asked SQLite again since a commit.
+AFTER_FRESHNESS_S = FRESHNESS_S + 0.05
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest_asyncio.fixture
+async def two_databases(tmp_path: Path) -> AsyncIterator[tuple[Database, Database, Clock]]:
+    """Two connections on one file; the second's checks for outside changes run on a hand clock."""
+    clock = Clock()
+    first = await Database.open(tmp_path / "skald.sqlite3")
+    second = await Database.open(tmp_path / "skald.sqlite3", clock=clock)
+    yield first, second, clock
+    await first.close()
+    await second.close()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[CoreProcess]]:
+    """Core processes started by a test, ended after it however it ends."""
+    started: list[CoreProcess] = []
+    yield started
+    for proc in started:
+        proc.close()
+
+
+async def stored_usage(db: Database, key: str) -> int:
+    row = await db.fetchone(
+        "SELECT COALESCE(SUM(tokens), 0) FROM engine_usage WHERE key = ?", (key,)
+    )
+    assert row is not None
+    return int(row[0])
+
+
+# --- Caches ----------------------------------------------------------------------------------
+
+
+async def test_a_cache_rereads_only_after_another_connection_committed(
+    two_databases: tuple[Database, Database, Clock],
+) -> None:
+    first, second, clock = two_databases
+    reads: list[str] = []
+
+    async def read(key: str) -> str:
+        reads.append(key)
+        row = await second.fetchone("SELECT value FROM prefs WHERE scope = ?", (key,))
+        return "unset" if row is None else str(row[0])
+
+    cache: ReadCache[str] = ReadCache(second)
+    assert await cache.get("chan", read) == "unset"
+    # Nothing changed: served from memory however often and however long it is asked.
+    for _ in range(3):
+        clock.now += 10
+        assert await cache.get("chan", read) == "unset"
+    assert reads == ["chan"]
+    # This connection's own commits are its stores' business (they invalidate): not re-read.
+    await second.fetchall(
+        "INSERT INTO prefs (scope, key, value, updated_at) VALUES ('elsewhere', 'k', '1', 0)"
+    )
+    clock.now += 10
+    assert await cache.get("chan", read) == "unset"
+    assert reads == ["chan"]
+    # Another connection commits: seen at the first read FRESHNESS_S after the last check.
+    await first.fetchall(
+        "INSERT INTO prefs (scope, key, value, updated_at) VALUES ('chan', 'k', '\"teen\"', 0)"
+    )
+    clock.now += FRESHNESS_S
+    assert await cache.get("chan", read) == '"teen"'
+    assert reads == ["chan", "chan"]
+
+
+async def test_a_rating_set_through_one_core_is_seen_by_the_other_within_a_second(
+    tmp_path: Path,
+) -> None:
+    first = await open_shared_core(tmp_path)
+    second = await open_shared_core(tmp_path)
+    try:
+        # The second core has read (and cached) the channel's rating.
+        assert second.rating(CHANNEL, await second.preferences(CHANNEL.scope)) == "general"
+        answer = await serve(first, invocation("prefs set", admin=True, key="rating", value="teen"))
+        assert answer.text == "rating = teen"
+        await asyncio.sleep(AFTER_FRESHNESS_S)
+        assert second.rating(CHANNEL, await second.preferences(CHANNEL.scope)) == "teen"
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_plugin_turned_off_in_another_process_is_refused_within_a_second(
+    tmp_path: Path, processes: list[CoreProcess]
+) -> None:
+    here = await open_shared_core(tmp_path)
+    try:
+        # This process serves /story start (and now holds the channel's controls in memory).
+        assert (await serve(here, invocation("story start", premise="a lighthouse"))).text
+        other = CoreProcess(tmp_path)
+        processes.append(other)
+        answer = other.ask("skald disable", admin=True, plugin="story")
+        assert answer.text == "story is now turned off in this channel."
+        await asyncio.sleep(AFTER_FRESHNESS_S)
+        answer = await serve(here, invocation("story start", premise="a second lighthouse"))
+        assert answer.notices == ["/story is turned off in this channel by its admins."]
+        assert not answer.text
+    finally:
+        await here.close()
+
+
+async def test_a_user_blocked_in_another_process_is_refused_within_a_second(
+    tmp_path: Path, processes: list[CoreProcess]
+) -> None:
+    here = await open_shared_core(tmp_path)
+    try:
+        assert (await serve(here, invocation("rewrite", by="7", text="hi", style="noir"))).text
+        other = CoreProcess(tmp_path)
+        processes.append(other)
+        answer = other.ask("skald block", admin=True, user="7")
+        assert answer.text == "User 7 is now blocked from Skald in this workspace."
+        await asyncio.sleep(AFTER_FRESHNESS_S)
+        answer = await serve(here, invocation("rewrite", by="7", text="hi", style="noir"))
+        assert answer.notices == ["The admins of this workspace have blocked you from using Skald."]
+    finally:
+        await here.close()
