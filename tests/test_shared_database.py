@@ -158,3 +158,43 @@ async def test_a_user_blocked_in_another_process_is_refused_within_a_second(
         assert answer.notices == ["The admins of this workspace have blocked you from using Skald."]
     finally:
         await here.close()
+
+
+# --- Cooldowns -------------------------------------------------------------------------------
+
+
+async def test_a_cooldown_started_in_one_process_refuses_in_the_other(
+    tmp_path: Path, processes: list[CoreProcess]
+) -> None:
+    here = await open_shared_core(tmp_path, cooldown_s=60)
+    try:
+        other = CoreProcess(tmp_path, cooldown_s=60)
+        processes.append(other)
+        assert other.ask("rewrite", text="one", style="noir").text == REPLY
+        answer = await serve(here, invocation("rewrite", text="two", style="noir"))
+        [notice] = answer.notices
+        assert notice.startswith("Slow down a little: you can use /rewrite again in")
+        assert not answer.text
+        # Only that person, only that command.
+        assert (await serve(here, invocation("rewrite", by="43", text="two", style="noir"))).text
+        # And the other way round.
+        answer = other.ask("rewrite", by="43", text="three", style="noir")
+        assert answer.notices[0].startswith("Slow down a little")
+    finally:
+        await here.close()
+
+
+async def test_cooldowns_hold_in_this_process_while_the_database_refuses_writes(
+    tmp_path: Path,
+) -> None:
+    core = await open_shared_core(tmp_path, cooldown_s=60)
+    try:
+        # Writes refused with SQLITE_READONLY, as for a read-only file or mount.
+        await core.db.fetchall("PRAGMA query_only = 1")
+        answer = await serve(core, invocation("rewrite", text="one", style="noir"))
+        assert answer.text == REPLY  # served all the same
+        answer = await serve(core, invocation("rewrite", text="two", style="noir"))
+        assert answer.notices[0].startswith("Slow down a little")
+    finally:
+        await core.db.fetchall("PRAGMA query_only = 0")
+        await core.close()

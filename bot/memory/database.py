@@ -73,6 +73,18 @@ CORE_MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_log_scope ON audit_log (scope, id);
     """,
+    # When each person last used each command (time.time()), so that a cooldown started in
+    # one process holds in every process on this database; rows older than a day are deleted.
+    """
+    CREATE TABLE command_uses (
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        command TEXT NOT NULL,
+        used_at REAL NOT NULL,
+        PRIMARY KEY (platform, user_id, command)
+    );
+    CREATE INDEX command_uses_at ON command_uses (used_at);
+    """,
 )
 CORE_OWNER = "core"
 BUSY_TIMEOUT_MS = 5000
