@@ -8,6 +8,7 @@ shards or a console beside the Discord bot share a data folder.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest_asyncio
 from bot.memory import Database
 from bot.memory.database import FRESHNESS_S
 from bot.memory.readcache import ReadCache
+from bot.memory.usage import UsageLedger
 from tests.core_process import (
     CHANNEL,
     REPLY,
@@ -198,3 +200,102 @@ async def test_cooldowns_hold_in_this_process_while_the_database_refuses_writes(
     finally:
         await core.db.fetchall("PRAGMA query_only = 0")
         await core.close()
+
+
+# --- Budgets and the usage ledger ------------------------------------------------------------
+
+
+async def test_a_budget_spent_in_one_process_counts_in_the_other(
+    tmp_path: Path, processes: list[CoreProcess]
+) -> None:
+    budget = {"fairness": {"channel_tokens_per_hour": TOKENS}}
+    here = await open_shared_core(tmp_path, **budget)
+    try:
+        other = CoreProcess(tmp_path, **budget)
+        processes.append(other)
+        assert other.ask("rewrite", text="one", style="noir").text == REPLY
+        answer = await serve(here, invocation("rewrite", by="43", text="two", style="noir"))
+        [notice] = answer.notices
+        assert notice.startswith(f"This channel has used up its {TOKENS} tokens for this hour.")
+    finally:
+        await here.close()
+
+
+async def test_two_ledgers_on_one_file_add_up_their_charges(
+    two_databases: tuple[Database, Database, Clock],
+) -> None:
+    first, second, _ = two_databases
+    one, two = UsageLedger(first), UsageLedger(second)
+    await one.charge(["channel:a", "user:x"], 6)
+    await two.charge(["channel:a", "user:y"], 4)
+    await one.charge(["channel:a"], 1)
+    for ledger in (one, two):
+        assert (await ledger.history("channel:a")).used(3600) == 11
+    assert (await one.history("user:y")).used(3600) == 4
+    assert await stored_usage(first, "channel:a") == 11
+
+
+async def test_a_charge_whose_write_failed_stays_pending_and_is_written_later(
+    tmp_path: Path,
+) -> None:
+    core = await open_shared_core(tmp_path)
+    try:
+        await core.db.fetchall("PRAGMA query_only = 1")  # every write fails from here
+        answer = await serve(core, invocation("rewrite", text="one", style="noir"))
+        assert answer.text == REPLY
+        assert await stored_usage(core.db, CHANNEL_KEY) == 0
+        # Kept, once per key (the channel and the user), and counted here meanwhile.
+        assert core.usage.pending_tokens == 2 * TOKENS
+        assert (await core.usage.history(CHANNEL_KEY)).used(3600) == TOKENS
+        with pytest.raises(Exception, match="readonly"):
+            await core.usage.flush()
+        assert core.usage.pending_tokens == 2 * TOKENS
+        # The disk takes writes again: the next charge writes both, once.
+        await core.db.fetchall("PRAGMA query_only = 0")
+        await serve(core, invocation("rewrite", text="two", style="noir"))
+        assert core.usage.pending_tokens == 0
+        assert await stored_usage(core.db, CHANNEL_KEY) == 2 * TOKENS
+        await core.usage.flush()
+        assert await stored_usage(core.db, CHANNEL_KEY) == 2 * TOKENS
+    finally:
+        await core.close()
+
+
+async def test_a_charge_cancelled_while_it_is_written_is_counted_once(
+    two_databases: tuple[Database, Database, Clock],
+) -> None:
+    first, _, _ = two_databases
+    ledger = UsageLedger(first)
+    # Cancelled once the charge was made, at every point of its write: beginning, writing,
+    # committing, after the commit (the connection's thread answers in its own time).
+    charges = 0
+    for steps in list(range(1, 30)) * 3:
+        charging = asyncio.create_task(ledger.charge(["channel:a"], 1))
+        charges += 1
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        charging.cancel()
+        await asyncio.gather(charging, return_exceptions=True)
+    await ledger.flush()
+    assert ledger.pending_tokens == 0
+    assert await stored_usage(first, "channel:a") == charges
+
+
+async def test_a_charge_acknowledged_before_a_sigkill_is_on_disk(
+    tmp_path: Path, processes: list[CoreProcess]
+) -> None:
+    rng = random.Random(20261129)
+    acknowledged = 0
+    kills = 4
+    for _ in range(kills):
+        proc = CoreProcess(tmp_path)
+        processes.append(proc)
+        for _ in range(rng.randint(1, 4)):
+            assert proc.ask("rewrite", text="words", style="noir").text == REPLY
+            acknowledged += TOKENS
+        proc.kill()
+    db = await Database.open(tmp_path / "skald.sqlite3")  # as the next start would
+    try:
+        assert await stored_usage(db, CHANNEL_KEY) == acknowledged
+    finally:
+        await db.close()
