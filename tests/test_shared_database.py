@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+import bot.memory.usage
 from bot.memory import Database
 from bot.memory.database import FRESHNESS_S
 from bot.memory.readcache import ReadCache
@@ -257,6 +258,27 @@ async def test_a_charge_whose_write_failed_stays_pending_and_is_written_later(
         assert await stored_usage(core.db, CHANNEL_KEY) == 2 * TOKENS
         await core.usage.flush()
         assert await stored_usage(core.db, CHANNEL_KEY) == 2 * TOKENS
+    finally:
+        await core.close()
+
+
+async def test_a_pending_charge_is_written_in_the_background_once_the_disk_takes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bot.memory.usage, "RETRY_EVERY_S", 0.05)
+    core = await open_shared_core(tmp_path)
+    try:
+        await core.db.fetchall("PRAGMA query_only = 1")
+        await serve(core, invocation("rewrite", text="one", style="noir"))
+        assert core.usage.pending_tokens == 2 * TOKENS
+        await core.db.fetchall("PRAGMA query_only = 0")
+        # No other charge comes: the background retry writes it (looked at for up to 10 s).
+        for _ in range(200):
+            if not core.usage.pending_tokens:
+                break
+            await asyncio.sleep(0.05)
+        assert core.usage.pending_tokens == 0
+        assert await stored_usage(core.db, CHANNEL_KEY) == TOKENS
     finally:
         await core.close()
 

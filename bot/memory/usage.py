@@ -56,8 +56,9 @@ class UsageLedger:
 
     A charge is written when it is made (one small transaction per engine request), so a
     reply's use is on disk before the reply is reported finished, and a crash after that
-    loses none of it. A charge whose write fails stays pending, counts in this process's
-    budgets, and is written by a later charge or the background retry.
+    loses none of it. A charge whose write fails (a full or read-only disk) does not fail
+    the reply: it stays pending, counts in this process's budgets, and is written by a later
+    charge or the background retry; only a crash before the disk takes it again loses it.
     """
 
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
