@@ -94,12 +94,16 @@ class CoreProcess:
             raise AssertionError(f"the core process ended before {what}: {err}")
         return line
 
-    def ask(self, command: str, by: str = "42", admin: bool = False, **options: str) -> Answer:
-        """Type a command as user `by`; returns once its reply finished in the other process."""
+    def send(self, command: str, by: str = "42", admin: bool = False, **options: str) -> None:
+        """Type a command as user `by`, without waiting for its answer."""
         assert self.proc.stdin is not None
         request = {"command": command, "by": by, "admin": admin, "options": options}
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
+
+    def ask(self, command: str, by: str = "42", admin: bool = False, **options: str) -> Answer:
+        """Type a command as user `by`; returns once its reply finished in the other process."""
+        self.send(command, by, admin, **options)
         return Answer(**json.loads(self._read_line(f"answering /{command}")))
 
     def kill(self) -> None:
