@@ -123,7 +123,7 @@ class Core:
         except BaseException:
             await db.close()
             raise
-        await core.usage.load()
+        core.usage.start()
         await core.plugins.load_all(core.plugin_sources())
         core._pruner = asyncio.create_task(core._prune_forever(), name="skald-prune")
         return core
