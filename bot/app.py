@@ -77,7 +77,10 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
     loader: asyncio.Task[None] | None = None
     metrics_server = None
     try:
-        signals.registration = register(config.data_dir)
+        try:
+            signals.registration = register(config.data_dir)
+        except OSError as exc:  # a file system without locks, say: serve all the same
+            _status(f"skaldbot reload cannot reach this bot: {exc}")
         if config.metrics_port:
             from bot.metrics import MetricsServer
 
