@@ -301,8 +301,10 @@ def _reload(config: Config, names: list[str], timeout_s: float) -> int:
         print(f"pid {bot.pid}: that bot is no longer running; removed its registration.")
     for bot in found.unreachable:
         print(
-            f"pid {bot.pid}: not signalled: its registration is held, but not by that process "
-            f"on this machine (it registered on {bot.host})."
+            f"pid {bot.pid}: not signalled: it runs on {bot.host}, not on this machine."
+            if not bot.on_this_host
+            else f"pid {bot.pid}: not signalled: its registration is still held, but that pid "
+            "is no longer the bot that made it (a process it started may hold the file)."
         )
     if not found.live:
         print(f"skaldbot: no running bot found for {config.data_dir}", file=sys.stderr)

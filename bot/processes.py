@@ -85,13 +85,18 @@ class RunningBot:
             None if start is None else int(start),
         )
 
+    @property
+    def on_this_host(self) -> bool:
+        """True when it registered on this machine (a shared folder may be mounted elsewhere)."""
+        return self.host == socket.gethostname()
+
     def is_this_process(self) -> bool:
         """True if the pid still names the process that registered (as far as /proc tells).
 
         A child that inherited the locked file (a fork) keeps the lock after its parent
         died; the parent's pid may then belong to someone else. The start time tells.
         """
-        if self.host != socket.gethostname():
+        if not self.on_this_host:
             return False
         if self.process_start is None:
             return True  # registered where /proc tells nothing: the lock is all there is
@@ -105,6 +110,8 @@ class RunningBot:
         """
         try:
             pidfd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            raise
         except (AttributeError, OSError):  # not Linux, or an old kernel
             if not self.is_this_process():
                 raise ProcessLookupError(self.pid) from None

@@ -45,6 +45,25 @@ def readme_plugin() -> dict[str, str]:
     return {"haiku.py": str(code), "haiku.yaml": str(prompts)}
 
 
+def skaldbot(
+    config: Path, *args: str, data_dir: Path | None = None, timeout_s: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run `skaldbot --config CONFIG ARGS` (on `data_dir` when given) and wait for it."""
+    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    if data_dir is not None:
+        env["SKALD_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
 class BotProcess:
     """One `skaldbot run` console process; its replies are read as it prints them."""
 
@@ -168,17 +187,7 @@ class BotFolder:
 
     def skaldbot(self, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
         """Run `skaldbot ARGS` on this folder, as an operator would beside the bots."""
-        env = {k: v for k, v in os.environ.items() if k not in _FOREIGN}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-        return subprocess.run(
-            [sys.executable, "-m", "bot.cli", "--config", str(self.config), *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO,
-            timeout=timeout_s,
-            check=False,
-        )
+        return skaldbot(self.config, *args, timeout_s=timeout_s)
 
     def stop_all(self) -> None:
         """Stop every bot still running."""

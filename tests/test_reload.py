@@ -8,14 +8,17 @@ crashed bot, or naming a pid that now belongs to an unrelated process, is never 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from bot.processes import Registry, process_start, run_folder
-from tests.bot_processes import REPO, BotFolder, BotProcess
+from tests.bot_processes import REPO, BotFolder, BotProcess, skaldbot
 from tests.fake_openai import REPLY, FakeOpenAI
 
 # A registered "bot" that hangs: it holds its registration but never answers.
@@ -27,6 +30,23 @@ signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 registration = Registry(Path(sys.argv[1])).register()
 print("registered", flush=True)
 time.sleep(120)
+"""
+# A "bot" that registers, starts a child that inherits its locked file (as a forked
+# worker would), and dies at once without cleaning up: its registration stays held.
+ORPHANING_BOT = """
+import os, sys, time
+from pathlib import Path
+from bot.processes import Registry
+registration = Registry(Path(sys.argv[1])).register()
+child = os.fork()
+if child == 0:
+    # Off the caller's pipes, so it does not wait for this one; the locked file stays open.
+    for fd in (0, 1, 2):
+        os.dup2(os.open(os.devnull, os.O_RDWR), fd)
+    time.sleep(120)
+    os._exit(0)
+print(registration.bot.pid, child, flush=True)
+os._exit(0)
 """
 
 
@@ -175,3 +195,41 @@ def test_a_bot_that_does_not_answer_is_named_after_the_timeout(
     assert f"pid {hanging.pid}: no answer within 3 s." in lines
     for bot in two_bots:
         assert f"pid {bot.pid}: reloaded help." in lines
+
+
+def running(pid: int) -> bool:
+    """True while a process (not our child, so not waited for) runs and is no zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def test_a_registration_held_by_a_process_it_does_not_name_is_never_signalled(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    orphaning = subprocess.run(
+        [sys.executable, "-c", ORPHANING_BOT, str(data)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+    )
+    dead, child = map(int, orphaning.stdout.split())
+    [held] = run_folder(data).glob("*.lock")
+    try:
+        found = Registry(data).scan()
+        assert [bot.pid for bot in found.unreachable] == [dead] and not found.live
+        done = skaldbot(REPO / "config.yaml", "reload", data_dir=data)
+        assert running(child), "the process holding the file was signalled"
+    finally:
+        os.kill(child, signal.SIGKILL)
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        f"pid {dead}: not signalled: its registration is still held, but that pid is no "
+        "longer the bot that made it (a process it started may hold the file)."
+    ]
+    assert "no running bot found" in done.stderr
+    assert held.exists()  # still held: not ours to remove
