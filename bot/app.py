@@ -136,9 +136,9 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
     finally:
         if loader is not None:
             loader.cancel()
-        signals.remove()
         if signals.registration is not None:
             signals.registration.close()
+        signals.remove()
         for platform in platforms:
             await platform.close()
         if metrics_server is not None:
@@ -192,6 +192,9 @@ class ControlSignals:
         with contextlib.suppress(NotImplementedError):
             for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
                 loop.remove_signal_handler(signum)
+            # A `skaldbot reload` that found this bot just before it unregistered may still
+            # signal it: that must not end it before its clean-up (the default would).
+            signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
     def _spawn(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         # Keep a reference: the event loop holds tasks only weakly.

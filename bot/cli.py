@@ -332,7 +332,8 @@ def _reload(config: Config, names: list[str], timeout_s: float) -> int:
         if waiting:
             pids = ", ".join(str(bot.pid) for bot in waiting)
             bots = f"{len(waiting)} running bot{'s' * (len(waiting) > 1)}"
-            print(f"Asked {bots} (pid {pids}) to reload {' '.join(names) or 'every plugin'}.")
+            what = " ".join(names) or "every plugin"
+            print(f"Asked {bots} (pid {pids}) to reload {what}.", flush=True)
         deadline = time.monotonic() + timeout_s
         while waiting and time.monotonic() < deadline:
             time.sleep(RELOAD_POLL_S)
@@ -340,6 +341,8 @@ def _reload(config: Config, names: list[str], timeout_s: float) -> int:
                 result = mailbox.result(request, bot.token)
                 if result is None and registry.is_live(bot):
                     continue
+                # It may have answered just before it exited.
+                result = result or mailbox.result(request, bot.token)
                 answers[bot.pid] = result or "stopped before answering."
                 waiting.remove(bot)
         for bot in waiting:
