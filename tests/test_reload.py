@@ -7,6 +7,7 @@ crashed bot, or naming a pid that now belongs to an unrelated process, is never 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -17,9 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import ControlSignals
 from bot.processes import Registry, process_start, run_folder
-from tests.bot_processes import REPO, BotFolder, BotProcess, skaldbot
+from bot.reloads import ReloadMailbox
+from tests.bot_processes import REPO, BotFolder, BotProcess, readme_plugin, skaldbot
 from tests.fake_openai import REPLY, FakeOpenAI
+from tests.scripted_engine import ScriptedEngine
+from tests.test_plugin_loading import core_with_folder
 
 # A registered "bot" that hangs: it holds its registration but never answers.
 HANGING_BOT = """
@@ -233,3 +238,25 @@ def test_a_registration_held_by_a_process_it_does_not_name_is_never_signalled(
     ]
     assert "no running bot found" in done.stderr
     assert held.exists()  # still held: not ours to remove
+
+
+async def test_a_plain_sighup_reloads_every_plugin_of_that_bot(tmp_path: Path) -> None:
+    plugins = tmp_path / "custom_plugins"
+    plugins.mkdir()
+    for name, text in readme_plugin().items():
+        (plugins / name).write_text(text)
+    core = await core_with_folder(tmp_path / "data", plugins, ScriptedEngine(), builtin=("help",))
+    signals = ControlSignals(core, ReloadMailbox(tmp_path / "data"), stop=lambda: None)
+    signals.install()
+    try:
+        source = plugins / "haiku.py"
+        source.write_text(source.read_text().replace("about something", "after a SIGHUP"))
+        os.kill(os.getpid(), signal.SIGHUP)  # as `kill -HUP` by hand: this test plays the bot
+        for _ in range(100):
+            if core.plugins.commands["haiku"].description == "Write a haiku after a SIGHUP":
+                break
+            await asyncio.sleep(0.02)
+        assert core.plugins.commands["haiku"].description == "Write a haiku after a SIGHUP"
+    finally:
+        signals.remove()
+        await core.close()
