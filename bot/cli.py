@@ -12,6 +12,7 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,11 @@ from bot import logcontext
 from bot.config import Config, ConfigError, load_config
 from bot.memory.database import MigrationError
 from bot.quiet import ENGINE_LOG, send_library_output_to
+from bot.reloads import ReloadResult
+
+# How long `skaldbot reload` waits for the bots' answers, and how often it looks.
+RELOAD_TIMEOUT_S = 30.0
+RELOAD_POLL_S = 0.05
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,8 +72,16 @@ def _parser() -> argparse.ArgumentParser:
         "backup", help="copy the database to a new file, safely while the bot runs"
     )
     backup.add_argument("path", type=Path, help="the new file to write")
-    reload = sub.add_parser("reload", help="reload plugins in the running bot")
+    reload = sub.add_parser(
+        "reload", help="reload plugins in every running bot of the data folder, with each result"
+    )
     reload.add_argument("plugins", nargs="*", help="plugin names (default: all)")
+    reload.add_argument(
+        "--timeout",
+        type=float,
+        default=RELOAD_TIMEOUT_S,
+        help=f"seconds to wait for every bot's answer (default {RELOAD_TIMEOUT_S:g})",
+    )
     return parser
 
 
@@ -105,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fmt = args.format or ("json" if args.json else "text")
         return asyncio.run(_commands(config, fmt, args.socket_mode, args.request_url))
     if args.command == "reload":
-        return _reload(config, args.plugins)
+        return _reload(config, args.plugins, args.timeout)
     if args.command == "doctor":
         return _doctor(config)
     if args.command == "backup":
@@ -277,27 +291,78 @@ async def _discord_sync(config: Config, guild: str | None) -> int:
         await core.close()
 
 
-def _reload(config: Config, names: list[str]) -> int:
-    from bot.app import pid_path, reload_request_path
+def _reload(config: Config, names: list[str], timeout_s: float) -> int:
+    from bot.processes import LEGACY_PID_FILE, Registry
+    from bot.reloads import ReloadMailbox
 
-    pid_file = pid_path(config.data_dir)
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        print(f"skaldbot: no running bot found ({pid_file} is missing)", file=sys.stderr)
+    registry = Registry(config.data_dir)
+    found = registry.scan()
+    for bot in found.stale:
+        print(f"pid {bot.pid}: that bot is no longer running; removed its registration.")
+    for bot in found.unreachable:
+        print(
+            f"pid {bot.pid}: not signalled: it runs on {bot.host}, not on this machine."
+            if not bot.on_this_host
+            else f"pid {bot.pid}: not signalled: its registration is still held, but that pid "
+            "is no longer the bot that made it (a process it started may hold the file)."
+        )
+    if not found.live:
+        print(f"skaldbot: no running bot found for {config.data_dir}", file=sys.stderr)
+        legacy = config.data_dir / LEGACY_PID_FILE
+        if legacy.exists():
+            print(
+                f"  {legacy} is from an older Skald and is not read any more: restart that bot, "
+                "then reload it with this command.",
+                file=sys.stderr,
+            )
         return 1
-    if names:
-        reload_request_path(config.data_dir).write_text("\n".join(names))
+    mailbox = ReloadMailbox(config.data_dir)
+    request = mailbox.send(names, [bot.token for bot in found.live])
+    # Each bot's answer, or why there is none.
+    answers: dict[int, ReloadResult | str] = {}
     try:
-        os.kill(pid, signal.SIGHUP)
-    except ProcessLookupError:
-        print(f"skaldbot: the bot with pid {pid} is not running", file=sys.stderr)
-        return 1
-    print(
-        f"asked the bot (pid {pid}) to reload {' '.join(names) or 'every plugin'}; "
-        "it reports the result in its log"
-    )
-    return 0
+        waiting = []
+        for bot in found.live:
+            try:
+                bot.signal(signal.SIGUSR1)
+            except ProcessLookupError:
+                answers[bot.pid] = "stopped before it could be asked."
+            else:
+                waiting.append(bot)
+        if waiting:
+            pids = ", ".join(str(bot.pid) for bot in waiting)
+            bots = f"{len(waiting)} running bot{'s' * (len(waiting) > 1)}"
+            what = " ".join(names) or "every plugin"
+            print(f"Asked {bots} (pid {pids}) to reload {what}.", flush=True)
+        deadline = time.monotonic() + timeout_s
+        while waiting and time.monotonic() < deadline:
+            time.sleep(RELOAD_POLL_S)
+            for bot in list(waiting):
+                result = mailbox.result(request, bot.token)
+                if result is None and registry.is_live(bot):
+                    continue
+                # It may have answered just before it exited.
+                result = result or mailbox.result(request, bot.token)
+                answers[bot.pid] = result or "stopped before answering."
+                waiting.remove(bot)
+        for bot in waiting:
+            answers[bot.pid] = f"no answer within {timeout_s:g} s."
+    finally:
+        mailbox.withdraw(request)
+    for pid, answer in sorted(answers.items()):
+        for line in _answer_lines(answer):
+            print(f"pid {pid}: {line}")
+    return 0 if all(isinstance(a, ReloadResult) and a.ok for a in answers.values()) else 1
+
+
+def _answer_lines(answer: ReloadResult | str) -> list[str]:
+    """What one bot answered, one line each: what reloaded, then each failure."""
+    if isinstance(answer, str):
+        return [answer]
+    if not answer.reloaded and not answer.failed:
+        return ["there was no plugin to reload."]
+    done = [f"reloaded {', '.join(answer.reloaded)}."] if answer.reloaded else []
+    return done + list(answer.failed)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bot import logcontext
@@ -113,6 +113,9 @@ class Core:
         self.started_at = time.monotonic()
         logcontext.install_record_fields()
         self._pruner: asyncio.Task[None] | None = None
+        # Plugins are unloaded and loaded in steps: one reload at a time, whoever asked.
+        self._reloading = asyncio.Lock()
+        self._reload_hooks: list[Callable[[], Awaitable[None]]] = []
 
     @classmethod
     async def open(cls, config: Config, engine: Engine) -> Core:
@@ -142,7 +145,18 @@ class Core:
 
     async def reload_plugin(self, name: str) -> Text:
         """Reload one plugin (or load one that failed); raises UserError on failure."""
-        return await self.plugins.reload_named(name, self.plugin_sources())
+        async with self._reloading:
+            done = await self.plugins.reload_named(name, self.plugin_sources())
+            for hook in self._reload_hooks:
+                try:
+                    await hook()
+                except Exception:  # the reload itself succeeded; an adapter's trouble is logged
+                    log.exception("a hook after reloading %s failed", name)
+        return done
+
+    def after_reload(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` after every successful reload (Discord re-registers changed commands)."""
+        self._reload_hooks.append(hook)
 
     async def preferences(self, scope: str) -> Preferences:
         """A channel's preferences: its stored values over the declared defaults."""
