@@ -1,5 +1,5 @@
 """The `skaldbot` command: run the bot, prepare the model, print commands, reload plugins,
-check (`doctor`) and copy (`backup`) the database."""
+check (`doctor`) and copy (`backup`) the database, start a plugin package (`new-plugin`)."""
 
 from __future__ import annotations
 
@@ -68,12 +68,19 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("path", type=Path, help="the new file to write")
     reload = sub.add_parser("reload", help="reload plugins in the running bot")
     reload.add_argument("plugins", nargs="*", help="plugin names (default: all)")
+    new_plugin = sub.add_parser(
+        "new-plugin", help="write a ready plugin package: pyproject, module, prompts, tests"
+    )
+    new_plugin.add_argument("name", help="the plugin's and its command's name, e.g. haiku")
+    new_plugin.add_argument("--dir", type=Path, help="where to write it (default: ./NAME)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `skaldbot` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "new-plugin":  # needs no configuration: it only writes files
+        return _new_plugin(args.name, args.dir)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -296,6 +303,24 @@ def _reload(config: Config, names: list[str]) -> int:
     print(
         f"asked the bot (pid {pid}) to reload {' '.join(names) or 'every plugin'}; "
         "it reports the result in its log"
+    )
+    return 0
+
+
+def _new_plugin(name: str, directory: Path | None) -> int:
+    from bot.scaffold import ScaffoldError, write_plugin_package
+
+    target = directory if directory is not None else Path(name)
+    try:
+        written = write_plugin_package(name, target)
+    except (ScaffoldError, OSError) as exc:
+        print(f"skaldbot: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
+    print(
+        f"Next: pip install -e {target} && python -m pytest {target}; "
+        f"then `skaldbot run` lists /{name} in /help."
     )
     return 0
 
