@@ -117,9 +117,9 @@ class Muse(Plugin):
             await ctx.reply.write(row["text"])
             return
         themes = [t.strip() for t in ctx.prompts.render("themes").splitlines() if t.strip()]
-        messages = ctx.prompts.chat(
-            "prompt", form=form, theme=theme_of(themes, day, ctx.store.scope)
-        )
+        # Each form gets its own theme: a poem and a story asked the same day differ.
+        theme = theme_of(themes, day, f"{ctx.store.scope}/{form}")
+        messages = ctx.prompts.chat("prompt", form=form, theme=theme)
         # A focused sampling: a tiny model wanders off at higher temperatures.
         params = GenerationParams(
             max_tokens=120, temperature=0.7, top_p=0.9, repetition_penalty=1.05
