@@ -1,5 +1,5 @@
 """The `skaldbot` command: run the bot, prepare the model, print commands, reload plugins,
-check (`doctor`) and copy (`backup`) the database."""
+check (`doctor`) and copy (`backup`) the database, start a plugin package (`new-plugin`)."""
 
 from __future__ import annotations
 
@@ -82,12 +82,19 @@ def _parser() -> argparse.ArgumentParser:
         default=RELOAD_TIMEOUT_S,
         help=f"seconds to wait for every bot's answer (default {RELOAD_TIMEOUT_S:g})",
     )
+    new_plugin = sub.add_parser(
+        "new-plugin", help="write a ready plugin package: pyproject, module, prompts, tests"
+    )
+    new_plugin.add_argument("name", help="the plugin's and its command's name, e.g. haiku")
+    new_plugin.add_argument("--dir", type=Path, help="where to write it (default: ./NAME)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `skaldbot` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "new-plugin":  # needs no configuration: it only writes files
+        return _new_plugin(args.name, args.dir)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -363,6 +370,24 @@ def _answer_lines(answer: ReloadResult | str) -> list[str]:
         return ["there was no plugin to reload."]
     done = [f"reloaded {', '.join(answer.reloaded)}."] if answer.reloaded else []
     return done + list(answer.failed)
+
+
+def _new_plugin(name: str, directory: Path | None) -> int:
+    from bot.scaffold import ScaffoldError, write_plugin_package
+
+    target = directory if directory is not None else Path(name)
+    try:
+        written = write_plugin_package(name, target)
+    except (ScaffoldError, OSError) as exc:
+        print(f"skaldbot: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
+    print(
+        f"Next: pip install -e {target} && python -m pytest {target}; "
+        f"then `skaldbot run` lists /{name} in /help."
+    )
+    return 0
 
 
 if __name__ == "__main__":

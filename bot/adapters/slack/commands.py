@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from bot.commandline import ParsedCommand, parse_command
+from bot.commandline import OPTION_NAME, ParsedCommand, parse_command
 from bot.i18n import N_, SOURCE_LANGUAGE, _, translate
 from bot.plugin import KINDS, CommandSpec
 
@@ -113,3 +114,36 @@ def app_manifest(
         "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},
         "settings": settings,
     }
+
+
+# Slack's limits on an app's slash commands (the app manifest's schema).
+SLASH_NAME = re.compile(r"^/[a-z0-9_-]{1,31}$")
+MAX_SLASH_COMMANDS = 50
+MAX_SLASH_DESCRIPTION = 2000
+MAX_USAGE_HINT = 1000
+
+
+def check_declarations(commands: Mapping[str, CommandSpec], prefix: str = "") -> list[str]:
+    """Every way the declarations break Slack's limits, or cannot be typed as slash text."""
+    problems: list[str] = []
+    groups = slash_groups(commands)
+    if len(groups) > MAX_SLASH_COMMANDS:
+        problems.append(f"{len(groups)} slash commands; Slack allows {MAX_SLASH_COMMANDS}")
+    for entry in app_manifest(commands, prefix=prefix)["features"]["slash_commands"]:
+        name = entry["command"]
+        if not SLASH_NAME.match(name):
+            problems.append(f"{name}: not a lowercase slash command of 1-32 characters")
+        if not 1 <= len(entry["description"]) <= MAX_SLASH_DESCRIPTION:
+            problems.append(f"{name}: the description must be 1-{MAX_SLASH_DESCRIPTION} characters")
+        if len(entry["usage_hint"]) > MAX_USAGE_HINT:
+            problems.append(f"{name}: the usage hint is over {MAX_USAGE_HINT} characters")
+    for spec in commands.values():
+        for opt in spec.options:
+            # Slack delivers the text typed after the command: `name:value` is how an
+            # option is given, so a name the parser cannot read cannot be given at all.
+            if not OPTION_NAME.match(opt.name):
+                problems.append(
+                    f"/{spec.name} (plugin {spec.plugin}), option {opt.name!r}: "
+                    "cannot be typed as name:value (lowercase letters, digits, - and _)"
+                )
+    return problems
