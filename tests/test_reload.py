@@ -1,6 +1,7 @@
 """`skaldbot reload` against real `skaldbot run` processes sharing one data folder.
 
-Two bots run on one folder, their engine a fake `vllm serve` (tests/fake_openai.py). One
+Two bots run on one folder, their engine a fake `vllm serve` (tests/fake_openai.py); a rating
+set in one is seen by the other within a second. One
 `skaldbot reload` reaches both and prints each one's answer; a registration left by a
 crashed bot, or naming a pid that now belongs to an unrelated process, is never signalled.
 """
@@ -13,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,6 +99,18 @@ def test_two_bots_on_one_data_folder_both_register_and_serve(
     assert REPLY in first.type('/haiku subject:"the first frost"')
     assert REPLY in second.type('/haiku subject:"spring rain"')
     assert len(engine_server.requests) == served + 2
+
+
+def test_a_rating_changed_in_one_bot_is_seen_by_the_other_within_a_second(
+    two_bots: tuple[BotProcess, BotProcess],
+) -> None:
+    first, second = two_bots
+    for bot in two_bots:  # each has read the channel's preferences (and keeps them)
+        assert "rating = general;" in bot.type("/skald settings")
+    for changer, other, rating in ((first, second, "teen"), (second, first, "general")):
+        assert f"rating = {rating}" in changer.type(f"/prefs set key:rating value:{rating}")
+        time.sleep(1.0)
+        assert f"rating = {rating};" in other.type("/skald settings")
 
 
 def test_one_reload_reports_the_result_of_each_bot(
