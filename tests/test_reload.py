@@ -1,9 +1,9 @@
 """`skaldbot reload` against real `skaldbot run` processes sharing one data folder.
 
-Two bots run on one folder, their engine a fake `vllm serve` (tests/fake_openai.py); a rating
-set in one is seen by the other within a second. One
-`skaldbot reload` reaches both and prints each one's answer; a registration left by a
-crashed bot, or naming a pid that now belongs to an unrelated process, is never signalled.
+Two bots run on one folder, their engine a fake `vllm serve` (tests/fake_openai.py). A rating
+set in one is seen by the other within a second. One `skaldbot reload` reaches both and
+prints each one's answer; a registration left by a crashed bot, or naming a pid that now
+belongs to an unrelated process, is never signalled.
 """
 
 from __future__ import annotations
