@@ -14,6 +14,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 from bot import logcontext
@@ -27,10 +28,19 @@ RELOAD_TIMEOUT_S = 30.0
 RELOAD_POLL_S = 0.05
 
 
+def _version() -> str:
+    """The installed distribution's version (from its metadata, as pip sees it)."""
+    try:
+        return metadata.version("skaldbot")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skaldbot", description="Skald: a chat-bot plugin framework for creative communities."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument(
         "--config", help="path of config.yaml (default: $SKALD_CONFIG or ./config.yaml)"
     )
