@@ -4,6 +4,8 @@ It answers what Skald's remote engine asks (engine/remote.py): /health, /v1/mode
 /tokenize and streamed /v1/chat/completions as server-sent events, the way vLLM sends
 them (content deltas, a finish reason, then a usage chunk and `data: [DONE]`). It runs
 its own event loop in a thread, so tests that drive other processes can use it too.
+Started with `api_key`, it guards the /v1 paths as `vllm serve --api-key` does: 401
+without the right `Authorization: Bearer` header.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
 
 from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MODEL = "fake/skald-test-model"
 REPLY = "A lantern swings over the harbour, and the keeper climbs the stairs once more."
@@ -25,11 +30,18 @@ REPLY = "A lantern swings over the harbour, and the keeper climbs the stairs onc
 class FakeOpenAI:
     """A fake vLLM server on a free local port; every chat completion streams `reply`."""
 
-    def __init__(self, reply: str = REPLY, max_model_len: int = 4096) -> None:
+    def __init__(
+        self, reply: str = REPLY, max_model_len: int = 4096, api_key: str | None = None
+    ) -> None:
         self.reply = reply
         self.max_model_len = max_model_len
+        self.api_key = api_key
         # Every chat-completions request body, in order.
         self.requests: list[dict[str, Any]] = []
+        # Every /tokenize request body, in order.
+        self.tokenize_requests: list[dict[str, Any]] = []
+        # (path, the bearer token sent or None) of every request, in order.
+        self.bearers: list[tuple[str, str | None]] = []
         self._ids = itertools.count(1)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-openai")
@@ -67,7 +79,7 @@ class FakeOpenAI:
         self.close()
 
     async def _start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[self._authenticate])
         app.router.add_get("/health", self._health)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/tokenize", self._tokenize)
@@ -80,6 +92,16 @@ class FakeOpenAI:
         assert isinstance(server, asyncio.base_events.Server)
         self.port = int(server.sockets[0].getsockname()[1])
 
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Record the bearer token; refuse /v1 paths without the key, as vLLM does."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        bearer = token if scheme.lower() == "bearer" else None
+        self.bearers.append((request.path, bearer))
+        if self.api_key is not None and request.path.startswith("/v1") and bearer != self.api_key:
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        return await handler(request)
+
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response()
 
@@ -89,6 +111,7 @@ class FakeOpenAI:
 
     async def _tokenize(self, request: web.Request) -> web.Response:
         body = await request.json()
+        self.tokenize_requests.append(body)
         words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
         count = words + 4 * len(body.get("messages", []))
         return web.json_response({"count": count, "max_model_len": self.max_model_len})
