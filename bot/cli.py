@@ -26,6 +26,8 @@ from bot.reloads import ReloadResult
 # How long `skaldbot reload` waits for the bots' answers, and how often it looks.
 RELOAD_TIMEOUT_S = 30.0
 RELOAD_POLL_S = 0.05
+# Shells `skaldbot completion` writes a script for (shtab generates them from the parser).
+COMPLETION_SHELLS = ("bash", "zsh")
 
 
 def _version() -> str:
@@ -97,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     new_plugin.add_argument("name", help="the plugin's and its command's name, e.g. haiku")
     new_plugin.add_argument("--dir", type=Path, help="where to write it (default: ./NAME)")
+    completion = sub.add_parser(
+        "completion",
+        help="print a shell completion script, e.g. "
+        "`skaldbot completion bash > /etc/bash_completion.d/skaldbot`",
+    )
+    completion.add_argument("shell", choices=COMPLETION_SHELLS, help="the shell it is for")
     return parser
 
 
@@ -105,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "new-plugin":  # needs no configuration: it only writes files
         return _new_plugin(args.name, args.dir)
+    if args.command == "completion":
+        return _completion(args.shell)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -144,6 +154,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "discord":
         return asyncio.run(_discord_sync(config, args.guild))
     return 2
+
+
+def _completion(shell: str) -> int:
+    """Print the completion script for `shell`, made from the same parser `main` uses."""
+    import shtab
+
+    print(shtab.complete(_parser(), shell=shell), end="")
+    return 0
 
 
 def _run(config: Config) -> int:
