@@ -78,7 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sync.add_argument("--guild", help="register in this one server only (instant; for development)")
     sub.add_parser(
-        "doctor", help="check the database file (SQLite's integrity check); changes nothing"
+        "doctor",
+        help="check the setup, one line each: config, model or servers, database, ports, "
+        "Slack and Discord tokens; changes nothing",
     )
     backup = sub.add_parser(
         "backup", help="copy the database to a new file, safely while the bot runs"
@@ -115,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _new_plugin(args.name, args.dir)
     if args.command == "completion":
         return _completion(args.shell)
+    if args.command == "doctor":  # a configuration problem is one of its findings
+        return _doctor(args.config)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -147,8 +151,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_commands(config, fmt, args.socket_mode, args.request_url))
     if args.command == "reload":
         return _reload(config, args.plugins, args.timeout)
-    if args.command == "doctor":
-        return _doctor(config)
     if args.command == "backup":
         return _backup(config, args.path)
     if args.command == "discord":
@@ -195,20 +197,34 @@ def _database_problem(config: Config, problems: list[str]) -> None:
     )
 
 
-def _doctor(config: Config) -> int:
-    from bot.memory.doctor import check_database
+def _doctor(config_arg: str | None) -> int:
+    from bot.doctor import diagnose
+    from bot.memory.doctor import Finding
 
-    report = check_database(config.database_path)
-    print(f"database {config.database_path}")
-    for line in report.lines():
-        print(f"  {line}")
-    if report.ok:
+    named = config_arg or os.environ.get("SKALD_CONFIG")
+    source = Path(named or "config.yaml")
+    try:
+        config = load_config(config_arg)
+    except ConfigError as exc:
+        findings = [Finding("config", False, str(exc))]
+    else:
+        # The findings say what is wrong; the engine's own warnings would say it twice.
+        logging.getLogger("engine").setLevel(logging.ERROR)
+        findings = asyncio.run(
+            diagnose(config, source if source.is_file() else None, source.resolve().parent)
+        )
+    for f in findings:
+        print(f"{'ok  ' if f.ok else 'FAIL'} {f.check}: {f.detail}")
+    if all(f.ok for f in findings):
         print("No problems found.")
         return 0
-    print(
-        "Problems found. The file was not changed. Restore a backup made with "
-        "`skaldbot backup`, or recover what SQLite can (`sqlite3 FILE .recover`)."
-    )
+    failed = {f.check for f in findings if not f.ok}
+    print(f"Problems found: {', '.join(sorted(failed))}.")
+    if failed & {"open", "integrity_check", "quick_check", "schema"}:
+        print(
+            "The file was not changed. Restore a backup made with `skaldbot backup`, "
+            "or recover what SQLite can (`sqlite3 FILE .recover`)."
+        )
     return 1
 
 
