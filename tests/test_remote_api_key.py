@@ -50,6 +50,8 @@ def test_a_console_command_is_answered_through_the_keyed_server(
         # which names its incident: not available, failed, cut off).
         assert answer.strip(), bot.log_tail()
         assert "(incident" not in answer, answer + bot.log_tail()
-        assert f"{keyed_server.url} is up" in bot.log_tail()
+        # The fleet is the one server, named by its root URL, and it served that reply.
+        status = bot.type("/skald status")
+        assert f"Server {keyed_server.url} up, 0 running, 1 served" in status, status
     finally:
         folder.stop_all()
