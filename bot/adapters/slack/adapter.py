@@ -19,12 +19,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
-from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.adapters.slack.commands import EVENTS_PATH, parse_slash
 from bot.adapters.slack.credentials import SlackCredentials
 from bot.adapters.slack.history import SlackHistory
+from bot.adapters.slack.markup import EscapingWebClient, sections
 from bot.adapters.slack.respond import ResponseUrl
 from bot.adapters.slack.signing import signature_valid
 from bot.config import SlackSettings
@@ -107,8 +107,9 @@ def controls(
         buttons = [button("regenerate", N_("Regenerate"))]
         if can_continue:
             buttons.append(button("continue", N_("Continue"), "primary"))
+    # Escaping can make the text longer than one section holds: then it takes several.
     return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        *({"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in sections(text)),
         {"type": "actions", "block_id": "skald_controls", "elements": buttons},
     ]
 
@@ -166,7 +167,7 @@ class SlackMessages:
 
     def __init__(
         self,
-        client: AsyncWebClient,
+        client: EscapingWebClient,
         channel: str,
         user: str,
         key: str = "",
@@ -341,7 +342,8 @@ class SlackAdapter:
         self.credentials = credentials
         # Bolt has no setting for the Web API address: the client carries it, and every
         # listener's client copies its base_url and retry handlers.
-        self.client = AsyncWebClient(
+        # Every message's text is escaped inside this client (see markup.py).
+        self.client = EscapingWebClient(
             token=credentials.bot_token,
             base_url=credentials.api_url,
             retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],

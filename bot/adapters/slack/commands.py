@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bot.adapters.slack.markup import decode
 from bot.commandline import ParsedCommand, parse_command
 from bot.i18n import N_, SOURCE_LANGUAGE, _, translate
 from bot.plugin import KINDS, CommandSpec
@@ -43,9 +44,12 @@ def slash_name(word: str, prefix: str) -> str:
 def parse_slash(
     command: str, text: str, prefix: str, commands: Mapping[str, CommandSpec]
 ) -> ParsedCommand:
-    """A slash command and its text, as the same typed options the console parses."""
+    """A slash command and its text, as the same typed options the console parses.
+
+    Slack sends the text escaped: the options get the text as typed.
+    """
     word = command.lstrip("/").removeprefix(prefix)
-    return parse_command(f"/{word} {text}", commands)
+    return parse_command(f"/{word} {decode(text)}", commands)
 
 
 def _description(word: str, specs: list[CommandSpec], language: str) -> str:
