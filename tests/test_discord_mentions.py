@@ -1,4 +1,4 @@
-"""On Discord nobody is pinged by a reply.
+"""On Discord nobody is pinged by a reply, and a person-naming option takes a real person.
 
 Real discord.py against the local fake: every message payload the bot sends (interaction
 responses, the edited original, follow-ups and their edits, channel and thread messages)
@@ -17,7 +17,7 @@ import pytest_asyncio
 
 from tests.fake_discord import DEFAULT_OWNER_ID, FakeDiscord
 from tests.scripted_engine import ScriptedEngine
-from tests.test_discord_adapter import Clock, custom_ids, start_bot, stop_bot
+from tests.test_discord_adapter import Bot, Clock, custom_ids, start_bot, stop_bot
 
 CALLBACK = "POST /interactions/{interaction_id}/{interaction_token}/callback"
 ORIGINAL = "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/@original"
@@ -124,4 +124,18 @@ async def test_channel_and_thread_messages_ping_nobody(
     assert_no_pings(fake, {ORIGINAL, CHANNEL_MESSAGE})
     thread = fake.threads(fake.general_channel_id)[0]
     assert any(c.params["channel_id"] == thread["id"] for c in fake.calls_to(CHANNEL_MESSAGE))
+    await stop_bot(bot)
+
+
+async def test_block_takes_the_person_discord_resolved(fake: FakeDiscord, tmp_path: Path) -> None:
+    bot: Bot = await start_bot(fake, tmp_path, ScriptedEngine())
+    target = fake.add_user(fake.next_id(), "mallory")
+    fake.add_member(target)
+    iid = await bot.command("skald block", {"user": target}, user_id=DEFAULT_OWNER_ID)
+    await bot.settled()
+    shown = fake.message(fake.interaction(iid).original_message_id or 0)["content"]
+    assert shown == f"User {target} is now blocked from Skald in this workspace."
+    [command] = [c for c in fake.commands() if c["name"] == "skald"]
+    [block] = [o for o in command["options"] if o["name"] == "block"]
+    assert block["options"][0]["type"] == 6  # Discord's user picker: nobody else can be named
     await stop_bot(bot)

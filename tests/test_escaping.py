@@ -18,15 +18,18 @@ import pytest
 import pytest_asyncio
 
 from bot.adapters.slack.adapter import SlackAdapter
+from bot.adapters.slack.commands import app_manifest
 from bot.adapters.slack.credentials import SlackCredentials
 from bot.adapters.slack.markup import Markup, decode, escape, outgoing, sections
 from bot.config import SlackSettings
 from bot.core import Core
-from tests.conftest import open_core
+from bot.invocation import ChannelRef
+from tests.conftest import Console, open_core
 from tests.fake_slack import FakeSlack, sign, slash_command_form
 from tests.scripted_engine import ScriptedEngine
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+CHANNEL = ChannelRef("slack", "T123", "C1")
 # What a model might write when asked to draft an announcement.
 HOSTILE = "Hi <!channel> and <!here>, ask <@U123> about <https://evil.example|your invoice> & more"
 HOSTILE_ESCAPED = (
@@ -217,3 +220,41 @@ def test_sections_cut_long_text_where_each_piece_fits_once_escaped() -> None:
     assert "".join(pieces) == text
     assert all(len(escape(p)) <= 3000 for p in pieces)
     assert sections("short") == ["short"]
+
+
+# --- people named in options ----------------------------------------------------------------
+
+
+async def test_slack_block_takes_the_id_of_a_real_mention_and_refuses_anything_else(
+    workspace: Workspace,
+) -> None:
+    workspace.slack.add_user("U1", "ada", admin=True)
+    # With should_escape Slack sends a picked person as <@id|name>.
+    await workspace.command("/skald", "block user:<@U0MALLORY|mallory>")
+    final = await workspace.final_message()
+    assert final["text"] == "User U0MALLORY is now blocked from Skald in this workspace."
+    assert await workspace.core.controls.blocked_users(CHANNEL) == ["U0MALLORY"]
+    # A name Slack did not resolve, or a mention typed out by hand, names nobody.
+    for typed in ("@mallory", "U0MALLORY", "&lt;@U0EVE&gt;"):
+        await workspace.command("/skald", f"unblock user:{typed}")
+    notices = await workspace.slack.wait_for_calls("chat.postEphemeral", 3)
+    assert [n.params["text"].split(" (got")[0] for n in notices] == [
+        "`user`: must be a person: mention them, e.g. @name"
+    ] * 3
+    assert await workspace.core.controls.blocked_users(CHANNEL) == ["U0MALLORY"]
+
+
+def test_the_slack_manifest_asks_for_mentions_as_ids(workspace: Workspace) -> None:
+    manifest = app_manifest(workspace.core.plugins.commands)
+    assert all(c["should_escape"] for c in manifest["features"]["slash_commands"])
+
+
+async def test_console_block_takes_an_at_name_and_refuses_plain_text(
+    console: Console, core: Core
+) -> None:
+    shown = await console.type("/skald block user:@bob")
+    assert "User bob is now blocked from Skald in this workspace." in shown
+    shown = await console.type("/skald unblock user:bob")
+    assert "`user`: must be a person: mention them, e.g. @name (got 'bob')." in shown
+    shown = await console.type("/skald unblock user:<@bob>")
+    assert "User bob can use Skald again in this workspace." in shown
