@@ -24,6 +24,7 @@ from bot.adapters.slack.markup import Markup, decode, escape, outgoing, sections
 from bot.config import SlackSettings
 from bot.core import Core
 from bot.invocation import ChannelRef
+from engine import EngineRestarting
 from tests.conftest import Console, open_core
 from tests.fake_slack import FakeSlack, sign, slash_command_form
 from tests.scripted_engine import ScriptedEngine
@@ -258,3 +259,52 @@ async def test_console_block_takes_an_at_name_and_refuses_plain_text(
     assert "`user`: must be a person: mention them, e.g. @name (got 'bob')." in shown
     shown = await console.type("/skald unblock user:<@bob>")
     assert "User bob can use Skald again in this workspace." in shown
+
+
+# --- notices about a public reply are public ---------------------------------------------------
+
+
+async def test_a_withheld_reply_says_so_where_everyone_sees_the_reply(
+    workspace: Workspace,
+) -> None:
+    workspace.engine.script = ScriptedEngine.replying("Well, damn it all, said the knight.")
+    await workspace.command("/tutor", "explain topic:swearing")
+    withheld = (
+        "The rest of this reply was withheld: it went beyond this channel's rating (general)."
+    )
+    for _ in range(250):
+        if any(m["text"] == withheld for m in workspace.slack.messages("C1")):
+            break
+        await asyncio.sleep(0.02)
+    [notice] = [m for m in workspace.slack.messages("C1") if m["text"] == withheld]
+    # In the reply's thread and, since the reply roots it, in the channel too.
+    reply = workspace.slack.messages("C1")[0]
+    assert notice["thread_ts"] == reply["ts"] and notice.get("subtype") == "thread_broadcast"
+    assert not any("damn" in m["text"] for m in workspace.slack.messages("C1"))
+    assert workspace.slack.ephemerals("C1") == []
+
+
+async def test_a_reply_cut_off_by_a_dying_engine_says_so_publicly_and_refusals_stay_private(
+    workspace: Workspace,
+) -> None:
+    class DyingEngine(ScriptedEngine):
+        async def stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[str]:
+            async for word in super().stream(*args, **kwargs):
+                yield word
+            raise EngineRestarting("the engine core died")
+
+    dying = DyingEngine()
+    await dying.start()
+    workspace.core.engine = dying
+    await workspace.command("/rewrite", "text:hello style:noir")
+    for _ in range(250):
+        if any("language model stopped" in m["text"] for m in workspace.slack.messages("C1")):
+            break
+        await asyncio.sleep(0.02)
+    assert any("language model stopped" in m["text"] for m in workspace.slack.messages("C1"))
+    # A refusal meant for one person stays theirs alone.
+    await workspace.command("/summarize", "messages:500")
+    await workspace.slack.wait_for_calls("chat.postEphemeral")
+    assert [m["text"] for m in workspace.slack.ephemerals("C1")] == [
+        "`messages`: must be a whole number from 1 to 200 (got '500')."
+    ]

@@ -259,7 +259,10 @@ class SlackMessages:
             self.first_ts, self._thread_ts, self._posted = None, self._given_thread, 0
 
     async def notice(self, notice: Notice) -> None:
-        """An ephemeral message only the invoking user sees."""
+        """An ephemeral message only the invoking user sees; one about the reply itself
+        (withheld, or cut off) where the reply is, for everyone who sees the reply."""
+        if not notice.private and await self._beside_reply(notice.text):
+            return
         try:
             await self._client.chat_postEphemeral(
                 channel=self._channel, user=self._user, text=notice.text
@@ -268,6 +271,22 @@ class SlackMessages:
             # Not in the channel, or the Web API failing: response_url is another way in.
             if not await self._tell_privately(notice.text):
                 raise
+
+    async def _beside_reply(self, text: str) -> bool:
+        """Post in the reply's thread (and in the channel, when the reply roots that thread);
+        False when Slack refuses, so the person at least is told privately."""
+        broadcast = self.first_ts is not None and self._thread_ts == self.first_ts
+        try:
+            await self._client.chat_postMessage(
+                channel=self._channel,
+                text=text,
+                thread_ts=self._thread_ts,
+                reply_broadcast=broadcast or None,
+            )
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("slack: a public notice could not be posted: %s", describe(exc))
+            return False
+        return True
 
     async def attach(self, attachment: Attachment) -> None:
         """Files are not uploaded to Slack yet: say where the bot's operator finds it."""
