@@ -472,6 +472,7 @@ class SlackAdapter:
             )
             if not isinstance(bolt_request.body, dict):
                 raise ValueError("the body is not an object")
+            _check_ids(bolt_request.body)
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             # Signed, so from Slack (or whoever holds the secret), yet unreadable: one line.
             log.warning("slack: refused a malformed signed request: %s", _first_line(exc))
@@ -691,6 +692,22 @@ class SlackAdapter:
         while len(self._locales) > MAX_LOCALES:
             self._locales.popitem(last=False)
         return user
+
+
+def _check_ids(body: dict[str, Any]) -> None:
+    """Raise ValueError where a field Bolt matches listeners on is not text: Bolt's regular
+    expressions would raise on it, with a traceback, instead of a plain refusal."""
+    for name in ("type", "callback_id", "command"):
+        if not isinstance(body.get(name, ""), str):
+            raise ValueError(f"`{name}` is not text")
+    actions = body.get("actions", [])
+    if not isinstance(actions, list) or not all(
+        isinstance(a, dict)
+        and isinstance(a.get("action_id", ""), str)
+        and isinstance(a.get("block_id", ""), str)
+        for a in actions
+    ):
+        raise ValueError("an action's ids are not text")
 
 
 def _id_of(field: object) -> str:
