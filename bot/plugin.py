@@ -88,6 +88,7 @@ KINDS = {
     "int": N_("whole number"),
     "float": N_("number"),
     "bool": N_("true|false"),
+    "user": N_("@person"),
 }
 
 

@@ -6,8 +6,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from bot.adapters.slack.markup import USER_MENTION, decode
 from bot.commandline import OPTION_NAME, ParsedCommand, parse_command
 from bot.i18n import N_, SOURCE_LANGUAGE, _, translate
+from bot.options import resolve_users
 from bot.plugin import KINDS, CommandSpec
 
 # What the bot needs: slash commands, posting and editing its messages, reading history
@@ -44,9 +46,32 @@ def slash_name(word: str, prefix: str) -> str:
 def parse_slash(
     command: str, text: str, prefix: str, commands: Mapping[str, CommandSpec]
 ) -> ParsedCommand:
-    """A slash command and its text, as the same typed options the console parses."""
+    """A slash command and its text, as the same typed options the console parses.
+
+    Slack sends the text escaped, with mentions as `<@U123|name>` (`should_escape`): the
+    options get the text as typed, and a person-naming option the id of a real mention.
+    """
     word = command.lstrip("/").removeprefix(prefix)
-    return parse_command(f"/{word} {text}", commands)
+    parsed = parse_command(f"/{word} {decode(text)}", commands)
+    spec = commands.get(parsed.name)
+    if spec is None:
+        return parsed
+    return ParsedCommand(
+        parsed.name, resolve_users(spec.options, parsed.options, lambda v: mentioned(v, text))
+    )
+
+
+def mentioned(value: str, text: str) -> str | None:
+    """The user id when `value` is a mention Slack made in the raw `text`, else None.
+
+    Only Slack writes a bare `<` into command text (it escapes the person's own as
+    `&lt;`), so a mention typed out by hand is never taken for a real one.
+    """
+    match = USER_MENTION.match(value)
+    if match is None:
+        return None
+    user = match.group(1)
+    return user if f"<@{user}>" in text or f"<@{user}|" in text else None
 
 
 def _description(word: str, specs: list[CommandSpec], language: str) -> str:
@@ -89,7 +114,8 @@ def app_manifest(
             "command": slash_name(word, prefix),
             "description": _description(word, specs, language),
             "usage_hint": _usage_hint(word, specs, language),
-            "should_escape": False,
+            # Mentions arrive as <@U123|name>, so a person-naming option gets an id.
+            "should_escape": True,
         }
         if not socket_mode:
             entry["url"] = request_url or "https://example.com/slack/events"
