@@ -1,15 +1,17 @@
 """Shared fixtures: a scripted engine, a core on a real SQLite file, a console to type into.
 
-They are the shipped kit's (bot/testing), with every built-in plugin loaded.
+They are the shipped kit's (bot/testing), with every built-in plugin loaded. Every test
+also gets discord.py's addresses back as they were, whatever a Discord test left.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import discord
 import pytest
 
 from bot.adapters.console import ConsoleAdapter
@@ -73,3 +75,13 @@ def console(core: Core) -> Console:
 async def open_core(data_dir: Path, engine: Engine, **changes: Any) -> Core:
     """Open a core the way the bot does (helper for tests that restart it)."""
     return await Core.open(make_config(data_dir, **changes), engine)
+
+
+@pytest.fixture(autouse=True)
+def discord_addresses_restored() -> Iterator[None]:
+    """discord.py's API and gateway addresses as they were: a failed test leaves no fake's."""
+    base = discord.http.Route.BASE
+    gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    yield
+    discord.http.Route.BASE = base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway

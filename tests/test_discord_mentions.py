@@ -7,11 +7,10 @@ must carry `allowed_mentions` with an empty `parse` list, whatever the model wro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import discord
 import pytest
 import pytest_asyncio
 
@@ -53,15 +52,6 @@ def assert_no_pings(fake: FakeDiscord, routes: set[str]) -> None:
     assert routes <= {route for route, _ in payloads}
     for route, body in payloads:
         assert body.get("allowed_mentions") == NO_PINGS, (route, body)
-
-
-@pytest.fixture(autouse=True)
-def restore_discord_addresses() -> Iterator[None]:
-    base = discord.http.Route.BASE
-    gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    yield
-    discord.http.Route.BASE = base
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway
 
 
 @pytest.fixture
