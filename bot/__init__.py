@@ -8,7 +8,7 @@ from bot.context import Context
 from bot.ending import Ending
 from bot.errors import UserError
 from bot.invocation import ChannelRef, HistoryMessage, Invocation, User
-from bot.options import AutocompleteRequest, NoOptions, Param, Range
+from bot.options import AutocompleteRequest, NoOptions, Param, Range, UserId
 from bot.plugin import Plugin, command
 from bot.preferences import Pref
 from bot.reply import Attachment
@@ -31,5 +31,6 @@ __all__ = [
     "Range",
     "User",
     "UserError",
+    "UserId",
     "command",
 ]
