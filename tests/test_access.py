@@ -51,26 +51,30 @@ async def test_the_console_honours_the_rules(tmp_path: Path) -> None:
     engine = ScriptedEngine()
     rules = {"lyrics": CommandAccess(deny_users=("console:ada",))}
     core = await open_core(tmp_path, engine, access=rules)
-    console = Console(core)
-    out = await console.type("/lyrics topic:rain")
-    assert "You can't use /lyrics here." in out
-    assert not engine.requests
-    out = await console.type("/rewrite text:hi style:noir")
-    assert "Scripted reply" in out
-    await core.close()
+    try:
+        console = Console(core)
+        out = await console.type("/lyrics topic:rain")
+        assert "You can't use /lyrics here." in out
+        assert not engine.requests
+        out = await console.type("/rewrite text:hi style:noir")
+        assert "Scripted reply" in out
+    finally:
+        await core.close()
 
 
 async def test_a_refused_person_gets_no_suggestions(tmp_path: Path) -> None:
     rules = {"rewrite": CommandAccess(allow_users=("console:ada",))}
     core = await open_core(tmp_path, ScriptedEngine(), access=rules)
-    channel = ChannelRef("console", "local", "console")
-    typed = {"text": "hello"}
-    ada, bea = User("ada", "ada"), User("bea", "bea")
-    assert await core.autocomplete("rewrite", "style", "pir", typed, channel, ada) == ["pirate"]
-    assert await core.autocomplete("rewrite", "style", "pir", typed, channel, bea) == []
-    # Someone the adapter could not name is a stranger: an allow list refuses them.
-    assert await core.autocomplete("rewrite", "style", "pir", typed, channel) == []
-    await core.close()
+    try:
+        channel = ChannelRef("console", "local", "console")
+        typed = {"text": "hello"}
+        ada, bea = User("ada", "ada"), User("bea", "bea")
+        assert await core.autocomplete("rewrite", "style", "pir", typed, channel, ada) == ["pirate"]
+        assert await core.autocomplete("rewrite", "style", "pir", typed, channel, bea) == []
+        # Someone the adapter could not name is a stranger: an allow list refuses them.
+        assert await core.autocomplete("rewrite", "style", "pir", typed, channel) == []
+    finally:
+        await core.close()
 
 
 async def test_unknown_command_names_stop_start_up_naming_each(tmp_path: Path) -> None:
@@ -147,14 +151,16 @@ async def test_a_reload_that_removes_a_named_command_warns(
         config, plugins=dataclasses.replace(config.plugins, folders=(folder,))
     )
     core = await Core.open(config, ScriptedEngine())
-    source.write_text(plugin("shout"))
-    with caplog.at_level(logging.WARNING, logger="bot.core"):
-        await core.reload_plugin("echo")
-    assert "shout" in core.plugins.commands
-    assert "after reloading echo, config.yaml names an unknown command: access: 'echo'" in (
-        caplog.text
-    )
-    await core.close()
+    try:
+        source.write_text(plugin("shout"))
+        with caplog.at_level(logging.WARNING, logger="bot.core"):
+            await core.reload_plugin("echo")
+        assert "shout" in core.plugins.commands
+        assert "after reloading echo, config.yaml names an unknown command: access: 'echo'" in (
+            caplog.text
+        )
+    finally:
+        await core.close()
 
 
 def test_the_old_discord_access_key_moves_to_access_with_a_warning(

@@ -274,17 +274,19 @@ async def test_access_rules_from_config_allow_and_deny(fake: FakeDiscord, tmp_pa
         "rewrite": CommandAccess(allow_roles=("writers",)),
     }
     bot = await start_bot(fake, tmp_path, ScriptedEngine(), access=rules)
-    await bot.command("lyrics", {"topic": "rain"})
-    await bot.command("rewrite", {"text": "hi", "style": "noir"})
-    await bot.settled()
-    assert not bot.engine.requests
-    notices = [n["content"] for n in fake.ephemerals(fake.general_channel_id)]
-    assert notices == ["You can't use /lyrics here.", "You can't use /rewrite here."]
-    # A member with the role (named in any case) may.
-    await bot.command("rewrite", {"text": "hi", "style": "noir"}, roles=[writers])
-    await bot.settled()
-    assert len(bot.engine.requests) == 1
-    await stop_bot(bot)
+    try:
+        await bot.command("lyrics", {"topic": "rain"})
+        await bot.command("rewrite", {"text": "hi", "style": "noir"})
+        await bot.settled()
+        assert not bot.engine.requests
+        notices = [n["content"] for n in fake.ephemerals(fake.general_channel_id)]
+        assert notices == ["You can't use /lyrics here.", "You can't use /rewrite here."]
+        # A member with the role (named in any case) may.
+        await bot.command("rewrite", {"text": "hi", "style": "noir"}, roles=[writers])
+        await bot.settled()
+        assert len(bot.engine.requests) == 1
+    finally:
+        await stop_bot(bot)
 
 
 async def test_streaming_edits_follow_the_rate_limit_headers_without_a_429(
@@ -372,21 +374,23 @@ async def test_a_denied_member_pressing_regenerate_or_continue_is_refused(
     # because it carries on a reply of /story start.
     rules = {"story start": CommandAccess(deny_users=(f"discord:{rival}",))}
     bot = await start_bot(fake, tmp_path, ScriptedEngine(), access=rules)
-    iid = await bot.command("story start", {"premise": "a fox"})
-    await bot.settled()
-    asked = len(bot.engine.requests)
-    message = fake.message(fake.interaction(iid).original_message_id or 0)
-    regenerate, cont = custom_ids(message)
-    await press(bot, regenerate, message, user_id=rival)
-    await press(bot, cont, message, user_id=rival)
-    assert len(bot.engine.requests) == asked
-    notices = [n["content"] for n in fake.ephemerals(fake.general_channel_id)]
-    assert notices == ["You can't use /story start here."] * 2
-    # The same buttons still work for a member the rules allow.
-    await press(bot, regenerate, message)
-    assert len(bot.engine.requests) > asked
-    assert "Begin a fantasy story about: a fox" in bot.engine.last_prompt()
-    await stop_bot(bot)
+    try:
+        iid = await bot.command("story start", {"premise": "a fox"})
+        await bot.settled()
+        asked = len(bot.engine.requests)
+        message = fake.message(fake.interaction(iid).original_message_id or 0)
+        regenerate, cont = custom_ids(message)
+        await press(bot, regenerate, message, user_id=rival)
+        await press(bot, cont, message, user_id=rival)
+        assert len(bot.engine.requests) == asked
+        notices = [n["content"] for n in fake.ephemerals(fake.general_channel_id)]
+        assert notices == ["You can't use /story start here."] * 2
+        # The same buttons still work for a member the rules allow.
+        await press(bot, regenerate, message)
+        assert len(bot.engine.requests) > asked
+        assert "Begin a fantasy story about: a fox" in bot.engine.last_prompt()
+    finally:
+        await stop_bot(bot)
 
 
 async def test_a_denied_member_gets_no_suggestions(fake: FakeDiscord, tmp_path: Path) -> None:
@@ -394,42 +398,50 @@ async def test_a_denied_member_gets_no_suggestions(fake: FakeDiscord, tmp_path: 
     fake.add_member(rival)
     rules = {"rewrite": CommandAccess(deny_users=(f"discord:{rival}",))}
     bot = await start_bot(fake, tmp_path, ScriptedEngine(), access=rules)
+    try:
 
-    async def suggestions(user_id: int) -> list[str]:
-        payload = fake.autocomplete("rewrite", {"text": "hello"}, focused="style", user_id=user_id)
-        payload["data"]["options"][1]["value"] = "pir"
-        record = await fake.dispatch(payload)
-        assert (await fake.wait_for_callback(record.id)).type == 8
-        return [c["name"] for c in record.choices or []]
+        async def suggestions(user_id: int) -> list[str]:
+            payload = fake.autocomplete(
+                "rewrite", {"text": "hello"}, focused="style", user_id=user_id
+            )
+            payload["data"]["options"][1]["value"] = "pir"
+            record = await fake.dispatch(payload)
+            assert (await fake.wait_for_callback(record.id)).type == 8
+            return [c["name"] for c in record.choices or []]
 
-    assert await suggestions(rival) == []
-    assert await suggestions(fake.user_id) == ["pirate"]
-    await stop_bot(bot)
+        assert await suggestions(rival) == []
+        assert await suggestions(fake.user_id) == ["pirate"]
+    finally:
+        await stop_bot(bot)
 
 
 async def test_buttons_work_after_a_restart(fake: FakeDiscord, tmp_path: Path) -> None:
     bot = await start_bot(fake, tmp_path, ScriptedEngine())
-    iid = await bot.command("story start", {"premise": "a fox"})
-    await bot.settled()
+    try:
+        iid = await bot.command("story start", {"premise": "a fox"})
+        await bot.settled()
+    finally:
+        await stop_bot(bot)
     message = fake.message(fake.interaction(iid).original_message_id or 0)
     regenerate, cont = custom_ids(message)
-    await stop_bot(bot)
     # A new process: a new core and adapter on the same database file, nothing in memory.
     bot = await start_bot(fake, tmp_path, ScriptedEngine())
-    other = fake.add_user(fake.next_id(), "bea")
-    fake.add_member(other)
-    await press(bot, regenerate, message, user_id=other)
-    assert len(bot.engine.requests) == 1
-    assert "Begin a fantasy story about: a fox" in bot.engine.last_prompt()
-    await press(bot, cont, message)
-    assert bot.engine.last_prompt().startswith("Continue the story")
-    # Stop has nothing to stop: the reply it was on ended with the old process.
-    await press(bot, regenerate.replace(":regenerate:", ":stop:"), message)
-    assert fake.ephemerals(fake.general_channel_id)[-1]["content"] == (
-        "There is nothing running to stop."
-    )
-    assert message["id"] in {m["id"] for m in fake.messages(fake.general_channel_id)}
-    await stop_bot(bot)
+    try:
+        other = fake.add_user(fake.next_id(), "bea")
+        fake.add_member(other)
+        await press(bot, regenerate, message, user_id=other)
+        assert len(bot.engine.requests) == 1
+        assert "Begin a fantasy story about: a fox" in bot.engine.last_prompt()
+        await press(bot, cont, message)
+        assert bot.engine.last_prompt().startswith("Continue the story")
+        # Stop has nothing to stop: the reply it was on ended with the old process.
+        await press(bot, regenerate.replace(":regenerate:", ":stop:"), message)
+        assert fake.ephemerals(fake.general_channel_id)[-1]["content"] == (
+            "There is nothing running to stop."
+        )
+        assert message["id"] in {m["id"] for m in fake.messages(fake.general_channel_id)}
+    finally:
+        await stop_bot(bot)
 
 
 async def test_the_fifteen_minute_token_gives_way_to_a_channel_message(

@@ -83,12 +83,14 @@ async def open_workspace(tmp_path: Path, **config: Any) -> AsyncIterator[Workspa
     adapter = SlackAdapter(
         core, credentials, SlackSettings(host="127.0.0.1", port=0, updates_per_minute=1200)
     )
-    await adapter.start()
-    async with aiohttp.ClientSession() as http:
-        yield Workspace(slack, core, adapter, engine, http)
-    await adapter.close()
-    await core.close()
-    await slack.close()
+    try:
+        await adapter.start()
+        async with aiohttp.ClientSession() as http:
+            yield Workspace(slack, core, adapter, engine, http)
+    finally:
+        await adapter.close()
+        await core.close()
+        await slack.close()
 
 
 @pytest_asyncio.fixture
