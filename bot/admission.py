@@ -159,16 +159,22 @@ class Admission:
 
     # -- budgets --
 
-    def _check_budget(self, key: str, budget: Budget, whose: Literal["channel", "user"]) -> None:
+    async def _check_budget(
+        self, key: str, budget: Budget, whose: Literal["channel", "user"]
+    ) -> None:
+        if budget.per_hour <= 0 and budget.per_day <= 0:
+            return  # no budget: nothing to read
+        # Read from the database each time: other processes spend the same budgets.
+        history = await self._ledger.history(key)
         for limit, window, label in (
             (budget.per_hour, HOUR_S, "hour"),
             (budget.per_day, DAY_S, "day"),
         ):
             if limit <= 0:
                 continue
-            used = self._ledger.used(key, window) + self._reserved.get(key, 0)
+            used = history.used(window) + self._reserved.get(key, 0)
             if used >= limit:
-                retry = self._ledger.seconds_until_below(key, window, limit)
+                retry = history.seconds_until_below(window, limit)
                 raise UserError(_(_SPENT[whose, label], limit=limit, wait=wait_text(retry / 60)))
 
     # -- the line --
@@ -249,8 +255,8 @@ class Admission:
         """
         settings = self._settings
         # 1) Budgets, before anything else: an exhausted one is told at once.
-        self._check_budget(request.channel, request.channel_budget, "channel")
-        self._check_budget(request.user, request.user_budget, "user")
+        await self._check_budget(request.channel, request.channel_budget, "channel")
+        await self._check_budget(request.user, request.user_budget, "user")
         started = self._clock()
         # 2) Run at once when there is room and nobody is ahead, else join the line.
         if not self._waiting and self._fits(request):
@@ -290,7 +296,9 @@ class Admission:
             self._note_use(request.channel, ticket.charged)
             self._release(request)
             if ticket.charged:
-                self._ledger.charge((request.channel, request.user), ticket.charged)
+                # Written before the block ends, so before the reply is reported finished:
+                # a charge acknowledged that way survives a crash (see UsageLedger).
+                await self._ledger.charge((request.channel, request.user), ticket.charged)
 
     async def _wait(self, waiter: _Waiter, on_wait: WaitReport | None) -> int:
         reported = 0

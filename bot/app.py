@@ -10,13 +10,14 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 from bot.config import Config
 from bot.core import Core
-from bot.errors import UserError
+from bot.processes import LEGACY_PID_FILE, Registration, Registry
+from bot.reloads import ReloadMailbox, ReloadResult, reload_plugins
 from engine import Engine, EngineError
 from engine.factory import build_engine
 
@@ -67,16 +68,19 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
     core = await Core.open(config, engine)
     for failure in core.load_failures:
         _status(f"plugin {failure.label} did not load: {failure.reason}")
-    pid_file = pid_path(config.data_dir)
-    pid_file.write_text(str(os.getpid()))
     main = asyncio.current_task()
     assert main is not None
-    signals = ControlSignals(core, config.data_dir, stop=main.cancel)
+    signals = ControlSignals(core, ReloadMailbox(config.data_dir), stop=main.cancel)
+    # The handlers first: a signal that comes right after registering must not kill us.
     signals.install()
     platforms: list[PlatformAdapter] = []
     loader: asyncio.Task[None] | None = None
     metrics_server = None
     try:
+        try:
+            signals.registration = register(config.data_dir)
+        except OSError as exc:  # a file system without locks, say: serve all the same
+            _status(f"skaldbot reload cannot reach this bot: {exc}")
         if config.metrics_port:
             from bot.metrics import MetricsServer
 
@@ -132,6 +136,8 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
     finally:
         if loader is not None:
             loader.cancel()
+        if signals.registration is not None:
+            signals.registration.close()
         signals.remove()
         for platform in platforms:
             await platform.close()
@@ -139,8 +145,6 @@ async def run_bot(config: Config, stdin: TextIO | None = None, stdout: TextIO | 
             await metrics_server.close()
         await core.close()
         await engine.close()
-        with contextlib.suppress(FileNotFoundError):
-            pid_file.unlink()
 
 
 class PlatformAdapter(Protocol):
@@ -151,18 +155,27 @@ class PlatformAdapter(Protocol):
         ...
 
 
-def pid_path(data_dir: Path) -> Path:
-    """Where a running bot writes its process id (for `skaldbot reload`)."""
-    return data_dir / "skaldbot.pid"
+def register(data_dir: Path) -> Registration:
+    """Register this process as a running bot of its data folder (for `skaldbot reload`)."""
+    registry = Registry(data_dir)
+    registry.scan()  # drops what crashed bots left
+    ReloadMailbox(data_dir).drop_abandoned()
+    # Skald before the registry wrote a bare pid file, which nothing reads any more.
+    with contextlib.suppress(FileNotFoundError):
+        (data_dir / LEGACY_PID_FILE).unlink()
+    return registry.register()
 
 
 class ControlSignals:
-    """SIGTERM stops the bot cleanly; SIGHUP reloads the plugins `skaldbot reload` named."""
+    """SIGTERM stops the bot; SIGUSR1 answers `skaldbot reload`; SIGHUP reloads every plugin."""
 
-    def __init__(self, core: Core, data_dir: Path, stop: Callable[[], object]) -> None:
+    def __init__(self, core: Core, mailbox: ReloadMailbox, stop: Callable[[], object]) -> None:
         self._core = core
-        self._data_dir = data_dir
+        self._mailbox = mailbox
         self._stop = stop
+        self.registration: Registration | None = None
+        # One reload at a time, whoever asked: plugins are unloaded and loaded in steps.
+        self._reloading = asyncio.Lock()
         self._reloads: set[asyncio.Task[None]] = set()
 
     def install(self) -> None:
@@ -170,37 +183,44 @@ class ControlSignals:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError):  # platforms without POSIX signals
             loop.add_signal_handler(signal.SIGTERM, self._stop)
-            loop.add_signal_handler(signal.SIGHUP, self._reload)
+            loop.add_signal_handler(signal.SIGHUP, self._spawn, self.reload_everything)
+            loop.add_signal_handler(signal.SIGUSR1, self._spawn, self.answer_requests)
 
     def remove(self) -> None:
         """Give the signals back."""
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError):
-            loop.remove_signal_handler(signal.SIGTERM)
-            loop.remove_signal_handler(signal.SIGHUP)
+            for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
+                loop.remove_signal_handler(signum)
+            # A `skaldbot reload` that found this bot just before it unregistered may still
+            # signal it: that must not end it before its clean-up (the default would).
+            signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
-    def _reload(self) -> None:
+    def _spawn(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         # Keep a reference: the event loop holds tasks only weakly.
-        task = asyncio.create_task(reload_requested(self._core, self._data_dir))
+        task = asyncio.create_task(work())
         self._reloads.add(task)
         task.add_done_callback(self._reloads.discard)
 
+    async def answer_requests(self) -> None:
+        """Reload what each pending `skaldbot reload` asked this bot for, and answer it."""
+        if self.registration is None:
+            return
+        token = self.registration.bot.token
+        async with self._reloading:
+            for request in self._mailbox.pending(token):
+                result = await reload_plugins(self._core, request.plugins)
+                self._mailbox.answer(request, token, result)
+                _report(result)
 
-def reload_request_path(data_dir: Path) -> Path:
-    """The file `skaldbot reload NAME` writes the plugin names into before signalling the bot."""
-    return data_dir / "reload-request"
+    async def reload_everything(self) -> None:
+        """Reload every plugin (a plain SIGHUP, as daemons take it); the result is logged."""
+        async with self._reloading:
+            _report(await reload_plugins(self._core, ()))
 
 
-async def reload_requested(core: Core, data_dir: Path) -> None:
-    """Reload the plugins named in the request file (SIGHUP from `skaldbot reload`)."""
-    path = reload_request_path(data_dir)
-    try:
-        names = path.read_text().split()
-        path.unlink()
-    except FileNotFoundError:
-        names = sorted(n for n in core.plugins.loaded if n != "skald")
-    for name in names:
-        try:
-            _status(str(await core.reload_plugin(name)))
-        except UserError as exc:
-            _status(str(exc.message))
+def _report(result: ReloadResult) -> None:
+    for name in result.reloaded:
+        _status(f"Reloaded {name}.")
+    for failure in result.failed:
+        _status(failure)

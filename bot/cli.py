@@ -1,5 +1,5 @@
 """The `skaldbot` command: run the bot, prepare the model, print commands, reload plugins,
-check (`doctor`) and copy (`backup`) the database."""
+check (`doctor`) and copy (`backup`) the database, start a plugin package (`new-plugin`)."""
 
 from __future__ import annotations
 
@@ -12,19 +12,37 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 from bot import logcontext
 from bot.config import Config, ConfigError, load_config
 from bot.memory.database import MigrationError
 from bot.quiet import ENGINE_LOG, send_library_output_to
+from bot.reloads import ReloadResult
+
+# How long `skaldbot reload` waits for the bots' answers, and how often it looks.
+RELOAD_TIMEOUT_S = 30.0
+RELOAD_POLL_S = 0.05
+# Shells `skaldbot completion` writes a script for (shtab generates them from the parser).
+COMPLETION_SHELLS = ("bash", "zsh")
+
+
+def _version() -> str:
+    """The installed distribution's version (from its metadata, as pip sees it)."""
+    try:
+        return metadata.version("skaldbot")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skaldbot", description="Skald: a chat-bot plugin framework for creative communities."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument(
         "--config", help="path of config.yaml (default: $SKALD_CONFIG or ./config.yaml)"
     )
@@ -60,20 +78,47 @@ def _parser() -> argparse.ArgumentParser:
     )
     sync.add_argument("--guild", help="register in this one server only (instant; for development)")
     sub.add_parser(
-        "doctor", help="check the database file (SQLite's integrity check); changes nothing"
+        "doctor",
+        help="check the setup, one line each: config, model or servers, database, ports, "
+        "Slack and Discord tokens; changes nothing",
     )
     backup = sub.add_parser(
         "backup", help="copy the database to a new file, safely while the bot runs"
     )
     backup.add_argument("path", type=Path, help="the new file to write")
-    reload = sub.add_parser("reload", help="reload plugins in the running bot")
+    reload = sub.add_parser(
+        "reload", help="reload plugins in every running bot of the data folder, with each result"
+    )
     reload.add_argument("plugins", nargs="*", help="plugin names (default: all)")
+    reload.add_argument(
+        "--timeout",
+        type=float,
+        default=RELOAD_TIMEOUT_S,
+        help=f"seconds to wait for every bot's answer (default {RELOAD_TIMEOUT_S:g})",
+    )
+    new_plugin = sub.add_parser(
+        "new-plugin", help="write a ready plugin package: pyproject, module, prompts, tests"
+    )
+    new_plugin.add_argument("name", help="the plugin's and its command's name, e.g. haiku")
+    new_plugin.add_argument("--dir", type=Path, help="where to write it (default: ./NAME)")
+    completion = sub.add_parser(
+        "completion",
+        help="print a shell completion script, e.g. "
+        "`skaldbot completion bash > /etc/bash_completion.d/skaldbot`",
+    )
+    completion.add_argument("shell", choices=COMPLETION_SHELLS, help="the shell it is for")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `skaldbot` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "new-plugin":  # needs no configuration: it only writes files
+        return _new_plugin(args.name, args.dir)
+    if args.command == "completion":
+        return _completion(args.shell)
+    if args.command == "doctor":  # a configuration problem is one of its findings
+        return _doctor(args.config)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -105,9 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fmt = args.format or ("json" if args.json else "text")
         return asyncio.run(_commands(config, fmt, args.socket_mode, args.request_url))
     if args.command == "reload":
-        return _reload(config, args.plugins)
-    if args.command == "doctor":
-        return _doctor(config)
+        return _reload(config, args.plugins, args.timeout)
     if args.command == "backup":
         return _backup(config, args.path)
     if args.command == "discord":
@@ -117,6 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"skaldbot: configuration problem: {exc}", file=sys.stderr)
             return 2
     return 2
+
+
+def _completion(shell: str) -> int:
+    """Print the completion script for `shell`, made from the same parser `main` uses."""
+    import shtab
+
+    print(shtab.complete(_parser(), shell=shell), end="")
+    return 0
 
 
 def _run(config: Config) -> int:
@@ -153,20 +204,34 @@ def _database_problem(config: Config, problems: list[str]) -> None:
     )
 
 
-def _doctor(config: Config) -> int:
-    from bot.memory.doctor import check_database
+def _doctor(config_arg: str | None) -> int:
+    from bot.doctor import diagnose
+    from bot.memory.doctor import Finding
 
-    report = check_database(config.database_path)
-    print(f"database {config.database_path}")
-    for line in report.lines():
-        print(f"  {line}")
-    if report.ok:
+    named = config_arg or os.environ.get("SKALD_CONFIG")
+    source = Path(named or "config.yaml")
+    try:
+        config = load_config(config_arg)
+    except ConfigError as exc:
+        findings = [Finding("config", False, str(exc))]
+    else:
+        # The findings say what is wrong; the engine's own warnings would say it twice.
+        logging.getLogger("engine").setLevel(logging.ERROR)
+        findings = asyncio.run(
+            diagnose(config, source if source.is_file() else None, source.resolve().parent)
+        )
+    for f in findings:
+        print(f"{'ok  ' if f.ok else 'FAIL'} {f.check}: {f.detail}")
+    if all(f.ok for f in findings):
         print("No problems found.")
         return 0
-    print(
-        "Problems found. The file was not changed. Restore a backup made with "
-        "`skaldbot backup`, or recover what SQLite can (`sqlite3 FILE .recover`)."
-    )
+    failed = {f.check for f in findings if not f.ok}
+    print(f"Problems found: {', '.join(sorted(failed))}.")
+    if failed & {"open", "integrity_check", "quick_check", "schema"}:
+        print(
+            "The file was not changed. Restore a backup made with `skaldbot backup`, "
+            "or recover what SQLite can (`sqlite3 FILE .recover`)."
+        )
     return 1
 
 
@@ -284,25 +349,94 @@ async def _discord_sync(config: Config, guild: str | None) -> int:
         await core.close()
 
 
-def _reload(config: Config, names: list[str]) -> int:
-    from bot.app import pid_path, reload_request_path
+def _reload(config: Config, names: list[str], timeout_s: float) -> int:
+    from bot.processes import LEGACY_PID_FILE, Registry
+    from bot.reloads import ReloadMailbox
 
-    pid_file = pid_path(config.data_dir)
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        print(f"skaldbot: no running bot found ({pid_file} is missing)", file=sys.stderr)
+    registry = Registry(config.data_dir)
+    found = registry.scan()
+    for bot in found.stale:
+        print(f"pid {bot.pid}: that bot is no longer running; removed its registration.")
+    for bot in found.unreachable:
+        print(
+            f"pid {bot.pid}: not signalled: it runs on {bot.host}, not on this machine."
+            if not bot.on_this_host
+            else f"pid {bot.pid}: not signalled: its registration is still held, but that pid "
+            "is no longer the bot that made it (a process it started may hold the file)."
+        )
+    if not found.live:
+        print(f"skaldbot: no running bot found for {config.data_dir}", file=sys.stderr)
+        legacy = config.data_dir / LEGACY_PID_FILE
+        if legacy.exists():
+            print(
+                f"  {legacy} is from an older Skald and is not read any more: restart that bot, "
+                "then reload it with this command.",
+                file=sys.stderr,
+            )
         return 1
-    if names:
-        reload_request_path(config.data_dir).write_text("\n".join(names))
+    mailbox = ReloadMailbox(config.data_dir)
+    request = mailbox.send(names, [bot.token for bot in found.live])
+    # Each bot's answer, or why there is none.
+    answers: dict[int, ReloadResult | str] = {}
     try:
-        os.kill(pid, signal.SIGHUP)
-    except ProcessLookupError:
-        print(f"skaldbot: the bot with pid {pid} is not running", file=sys.stderr)
-        return 1
+        waiting = []
+        for bot in found.live:
+            try:
+                bot.signal(signal.SIGUSR1)
+            except ProcessLookupError:
+                answers[bot.pid] = "stopped before it could be asked."
+            else:
+                waiting.append(bot)
+        if waiting:
+            pids = ", ".join(str(bot.pid) for bot in waiting)
+            bots = f"{len(waiting)} running bot{'s' * (len(waiting) > 1)}"
+            what = " ".join(names) or "every plugin"
+            print(f"Asked {bots} (pid {pids}) to reload {what}.", flush=True)
+        deadline = time.monotonic() + timeout_s
+        while waiting and time.monotonic() < deadline:
+            time.sleep(RELOAD_POLL_S)
+            for bot in list(waiting):
+                result = mailbox.result(request, bot.token)
+                if result is None and registry.is_live(bot):
+                    continue
+                # It may have answered just before it exited.
+                result = result or mailbox.result(request, bot.token)
+                answers[bot.pid] = result or "stopped before answering."
+                waiting.remove(bot)
+        for bot in waiting:
+            answers[bot.pid] = f"no answer within {timeout_s:g} s."
+    finally:
+        mailbox.withdraw(request)
+    for pid, answer in sorted(answers.items()):
+        for line in _answer_lines(answer):
+            print(f"pid {pid}: {line}")
+    return 0 if all(isinstance(a, ReloadResult) and a.ok for a in answers.values()) else 1
+
+
+def _answer_lines(answer: ReloadResult | str) -> list[str]:
+    """What one bot answered, one line each: what reloaded, then each failure."""
+    if isinstance(answer, str):
+        return [answer]
+    if not answer.reloaded and not answer.failed:
+        return ["there was no plugin to reload."]
+    done = [f"reloaded {', '.join(answer.reloaded)}."] if answer.reloaded else []
+    return done + list(answer.failed)
+
+
+def _new_plugin(name: str, directory: Path | None) -> int:
+    from bot.scaffold import ScaffoldError, write_plugin_package
+
+    target = directory if directory is not None else Path(name)
+    try:
+        written = write_plugin_package(name, target)
+    except (ScaffoldError, OSError) as exc:
+        print(f"skaldbot: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
     print(
-        f"asked the bot (pid {pid}) to reload {' '.join(names) or 'every plugin'}; "
-        "it reports the result in its log"
+        f"Next: pip install -e {target} && python -m pytest {target}; "
+        f"then `skaldbot run` lists /{name} in /help."
     )
     return 0
 

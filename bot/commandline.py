@@ -15,6 +15,8 @@ from bot.i18n import _
 from bot.plugin import CommandSpec
 
 _OPTION = re.compile(r"^([a-z][a-z0-9_-]*):(.*)$", re.DOTALL)
+# An option name that can be typed as `name:value`.
+OPTION_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "「": '"', "」": '"'})
 
 

@@ -184,7 +184,8 @@ class Config:
     # Reply language of channels that have not chosen one (nor their server): one with a
     # message catalog in bot/locale, "en" or "zh".
     language: str = "en"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # WARNING: a running bot logs problems only; INFO adds a line per plugin and request.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     engine: EngineSettings = field(default_factory=EngineSettings)
     router: RouterSettings = field(default_factory=RouterSettings)
     fairness: FairnessSettings = field(default_factory=FairnessSettings)

@@ -124,7 +124,7 @@ class Context(Generic[OptionsT]):
         return self.prompts.language
 
     def sampling(self, request: str = "default", **overrides: Any) -> GenerationParams:
-        """This plugin's sampling settings for one request (prompts/sampling.yaml).
+        """This plugin's sampling settings for one request (plugins/prompts/sampling.yaml).
 
         `overrides` (max_tokens, stop, json_schema, ...) win over the table.
         """

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bot import logcontext
@@ -116,6 +116,9 @@ class Core:
         self.started_at = time.monotonic()
         logcontext.install_record_fields()
         self._pruner: asyncio.Task[None] | None = None
+        # Plugins are unloaded and loaded in steps: one reload at a time, whoever asked.
+        self._reloading = asyncio.Lock()
+        self._reload_hooks: list[Callable[[], Awaitable[None]]] = []
 
     @classmethod
     async def open(cls, config: Config, engine: Engine) -> Core:
@@ -128,7 +131,7 @@ class Core:
             raise
         try:
             await core.buttons.prepare()
-            await core.usage.load()
+            core.usage.start()
             await core.plugins.load_all(core.plugin_sources())
             core.check_command_names()
         except BaseException:
@@ -162,14 +165,24 @@ class Core:
 
     async def reload_plugin(self, name: str) -> Text:
         """Reload one plugin (or load one that failed); raises UserError on failure."""
-        result = await self.plugins.reload_named(name, self.plugin_sources())
-        # A reload that took away a command config.yaml names is allowed (the rule waits
-        # for it to come back), but the operator should hear of it.
-        for problem in unknown_command_names(self.config, self.plugins.commands):
-            log.warning(
-                "after reloading %s, config.yaml names an unknown command: %s", name, problem
-            )
-        return result
+        async with self._reloading:
+            done = await self.plugins.reload_named(name, self.plugin_sources())
+            # A reload that took away a command config.yaml names is allowed (the rule
+            # waits for it to come back), but the operator should hear of it.
+            for problem in unknown_command_names(self.config, self.plugins.commands):
+                log.warning(
+                    "after reloading %s, config.yaml names an unknown command: %s", name, problem
+                )
+            for hook in self._reload_hooks:
+                try:
+                    await hook()
+                except Exception:  # the reload itself succeeded; an adapter's trouble is logged
+                    log.exception("a hook after reloading %s failed", name)
+        return done
+
+    def after_reload(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` after every successful reload (Discord re-registers changed commands)."""
+        self._reload_hooks.append(hook)
 
     async def preferences(self, scope: str) -> Preferences:
         """A channel's preferences: its stored values over the declared defaults."""

@@ -19,6 +19,7 @@ from typing import (
     Annotated,
     Any,
     Literal,
+    TypeVar,
     Union,
     get_args,
     get_origin,
@@ -43,17 +44,30 @@ __all__ = [
     "OptionSpec",
     "Param",
     "Range",
+    "UserId",
     "build_options",
     "option_specs",
+    "resolve_users",
 ]
 
-OptionKind = Literal["str", "int", "float", "bool"]
+_V = TypeVar("_V")
+OptionKind = Literal["str", "int", "float", "bool", "user"]
 Scalar = str | int | float | bool
 
 # Strings longer than this are refused unless a declaration allows more (Discord's own cap is 6000).
 DEFAULT_MAX_LENGTH = 2000
 _TRUE = {"true", "yes", "y", "on", "1", "是"}
 _FALSE = {"false", "no", "n", "off", "0", "否"}
+
+
+class UserId(str):
+    """A person on the platform, by id: the value of an option that names someone.
+
+    Only an adapter makes one, from what its platform vouches for (a Discord user option,
+    a Slack mention); typed text never becomes one, so a name that is nobody is refused.
+    """
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +160,8 @@ class OptionSpec:
             return _("one of {choices}", choices=Join(self.choice_names(), "or"))
         if self.kind == "bool":
             return _("true or false")
+        if self.kind == "user":
+            return _("a person: mention them, e.g. @name")
         lo, hi = self.min_value, self.max_value
         if self.kind == "int":
             if lo is not None and hi is not None:
@@ -222,7 +238,10 @@ class OptionSpec:
     def _coerce(self, raw: object) -> Scalar:
         if isinstance(raw, enum.Enum):
             raw = raw.value
-        if self.kind == "str":
+        if self.kind == "user":
+            if isinstance(raw, UserId) and raw:
+                return raw
+        elif self.kind == "str":
             if isinstance(raw, bool | int | float | str):
                 return readable(str(raw))
         elif self.kind == "bool":
@@ -291,6 +310,8 @@ def _show(raw: object) -> str:
 
 
 def _kind_of(tp: Any) -> OptionKind:
+    if tp is UserId:
+        return "user"
     for kind, py in (("bool", bool), ("int", int), ("float", float), ("str", str)):
         if tp is py:
             return kind  # type: ignore[return-value]
@@ -407,3 +428,24 @@ def build_options(
                 spec.name, _("is required ({description}).", description=_(spec.description))
             )
     return options_type(**values)
+
+
+def resolve_users(
+    specs: Sequence[OptionSpec],
+    raw: Mapping[str, _V],
+    person: Callable[[str], str | None],
+) -> dict[str, _V | UserId]:
+    """Raw options with each person-naming value resolved by the adapter's `person`.
+
+    `person` reads the platform's mention and answers the id, or None when the text names
+    nobody; such a value stays text, and the router refuses it with a clear message.
+    """
+    users = {s.name for s in specs if s.kind == "user"}
+    resolved: dict[str, _V | UserId] = dict(raw)
+    for name in users & set(raw):
+        value = raw[name]
+        if isinstance(value, str) and not isinstance(value, UserId):
+            found = person(value.strip())
+            if found:
+                resolved[name] = UserId(found)
+    return resolved

@@ -88,6 +88,7 @@ KINDS = {
     "int": N_("whole number"),
     "float": N_("number"),
     "bool": N_("true|false"),
+    "user": N_("@person"),
 }
 
 
@@ -151,7 +152,7 @@ class Plugin:
     # Tables whose rows expire after config.yaml's safety.retention_days, as (table, SQL
     # expression giving a row's time in seconds since the epoch) pairs, pruned in this order.
     retention: ClassVar[tuple[tuple[str, str], ...]] = ()
-    # A prompt file other than prompts/<name>.yaml (e.g. beside a custom plugin's .py file).
+    # A prompt file other than plugins/prompts/<name>.yaml (e.g. beside a custom plugin's .py file).
     prompt_file: ClassVar[Path | None] = None
 
     async def setup(self) -> None:

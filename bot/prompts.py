@@ -9,6 +9,7 @@ for a custom plugin's descriptions and messages (see README, "Add a plugin").
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ from bot.i18n import LANGUAGES, choice
 from engine import ChatMessage
 
 MESSAGES = "messages"
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+# The shipped prompt files are package data of `plugins` (plugins/prompts/*.yaml), so an
+# installed wheel reads them where it was installed, not from a source checkout.
+PROMPTS_DIR = Path(str(resources.files("plugins") / "prompts"))
 
 
 class PromptError(Exception):

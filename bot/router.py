@@ -66,7 +66,7 @@ class Router:
         settings = core.config.router
         self.permissions = Permissions(core.config.permissions)
         self.access = Access(core.config.access)
-        self.cooldowns = Cooldowns(settings)
+        self.cooldowns = Cooldowns(settings, core.db)
         self._timeout = settings.handler_timeout_s
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -158,7 +158,7 @@ class Router:
                     # Admins' own commands are not filtered: they manage the lists.
                     check_request(options, matcher, rating)
                 # A refused request does not count as a use: the cooldown comes last.
-                self.cooldowns.check(spec, inv, controls.cooldown(spec.name))
+                await self.cooldowns.check(spec, inv, controls.cooldown(spec.name))
                 reply.guard(matcher, rating)
                 # 5) The handler, with everything it needs, under a deadline.
                 ctx = self._context(spec, inv, options, reply, prefs, rating)

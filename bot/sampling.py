@@ -1,4 +1,4 @@
-"""How each plugin samples from the model: data in prompts/sampling.yaml, chosen by `make eval`."""
+"""How each plugin samples from the model: plugins/prompts/sampling.yaml, chosen by `make eval`."""
 
 from __future__ import annotations
 

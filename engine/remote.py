@@ -32,7 +32,7 @@ from engine.base import (
     StreamInterrupted,
     Usage,
 )
-from engine.settings import EngineSettings
+from engine.settings import API_KEY_VARIABLE, EngineSettings, server_keys, server_root
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +44,10 @@ _EXTRA_SAMPLING_KEYS = frozenset(
 )
 # A health probe must answer quickly: a server that takes longer is treated as down.
 HEALTH_TIMEOUT_S = 3.0
-# The environment variable holding the servers' API key (vllm serve --api-key), if any.
-API_KEY_VARIABLE = "SKALD_ENGINE_API_KEY"
+# What a chat template may add around the messages (special tokens, a default system
+# prompt such as Qwen's or Llama 3's dates), at most, in tokens: see prompt_token_bound.
+TEMPLATE_TOKENS = 64
+MESSAGE_TOKENS = 8
 
 
 @dataclass(slots=True)
@@ -54,6 +56,8 @@ class Server:
 
     url: str
     client: openai.AsyncOpenAI
+    # Its API key (SKALD_ENGINE_API_KEY), sent with every probe and request; never shown.
+    api_key: str | None = field(default=None, repr=False)
     healthy: bool = False
     # Requests streaming from it now: the balancing measure.
     outstanding: int = 0
@@ -82,21 +86,26 @@ class RemoteEngine:
             raise EngineUnavailable("the remote engine needs at least one server URL")
         self._settings = settings
         self._progress = progress or (lambda message: logger.info("%s", message))
-        api_key = os.environ.get(API_KEY_VARIABLE) or "not-needed"
+        try:
+            keys = server_keys(len(settings.urls), os.environ.get(API_KEY_VARIABLE))
+        except ValueError as exc:
+            raise EngineUnavailable(str(exc)) from None
         timeout = openai.Timeout(None, connect=settings.connect_timeout_s)
         self.servers = [
             Server(
-                url=url.rstrip("/"),
+                url=server_root(url),
                 client=openai.AsyncOpenAI(
-                    base_url=url.rstrip("/") + "/v1",
-                    api_key=api_key,
+                    base_url=server_root(url) + "/v1",
+                    # The client insists on a key; a server without --api-key ignores it.
+                    api_key=key or "not-needed",
                     # Retries are ours: another server, not the same one again.
                     max_retries=0,
                     timeout=timeout,
                 ),
+                api_key=key,
                 order=i,
             )
-            for i, url in enumerate(settings.urls)
+            for i, (url, key) in enumerate(zip(settings.urls, keys, strict=True))
         ]
         self._http = httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S)
         self._turn = itertools.count()
@@ -121,15 +130,27 @@ class RemoteEngine:
     async def _probe(self, server: Server) -> None:
         """Ask /health (and /v1/models the first time); update the server's state."""
         try:
-            response = await self._http.get(server.url + "/health")
+            response = await self._http.get(server.url + "/health", headers=_auth(server))
+            if response.status_code == 404:
+                raise EngineError(_not_found("/health"))
             if response.status_code != 200:
                 raise EngineError(f"/health answered {response.status_code}")
             if not server.model:
-                models = await self._http.get(server.url + "/v1/models")
-                data = models.json()["data"][0]
-                server.model = str(data["id"])
-                server.max_model_len = int(data.get("max_model_len") or 0)
-        except (httpx.HTTPError, EngineError, KeyError, IndexError, ValueError) as exc:
+                page = await server.client.models.list(timeout=HEALTH_TIMEOUT_S)
+                first = page.data[0]
+                server.model = first.id
+                # vLLM adds the context length to each model; OpenAI's schema lacks it.
+                server.max_model_len = int((first.model_extra or {}).get("max_model_len") or 0)
+        except openai.AuthenticationError:
+            self._mark_down(server, _refused_key(server))
+            return
+        except openai.NotFoundError:
+            self._mark_down(server, _not_found("/v1/models"))
+            return
+        except EngineError as exc:
+            self._mark_down(server, str(exc))
+            return
+        except (httpx.HTTPError, openai.APIError, IndexError, ValueError, TypeError) as exc:
             self._mark_down(server, _reason(exc))
             return
         if not server.healthy:
@@ -204,6 +225,7 @@ class RemoteEngine:
             try:
                 response = await self._http.post(
                     server.url + "/tokenize",
+                    headers=_auth(server),
                     json={
                         "model": server.model or self._model(),
                         "messages": _messages(messages),
@@ -231,14 +253,18 @@ class RemoteEngine:
         await self.start()
         if params.max_tokens < 1:
             raise EngineError("max_tokens must be at least 1")
-        # 1) Measure the prompt, as the in-process engine does, before anything is sent.
-        prompt_tokens = await self.count_tokens(messages)
+        # 1) Make sure the prompt leaves room for the reply, as the in-process engine does.
+        # Most prompts are plainly short enough: then the server's usage report gives the
+        # count afterwards, and only a prompt that might not fit costs a /tokenize first.
         context = self.max_context_tokens
-        limit = context - max(1, min(params.max_tokens, MIN_REPLY_TOKENS))
-        if prompt_tokens > limit:
-            raise PromptTooLong(prompt_tokens, limit)
-        usage.prompt_tokens = prompt_tokens
-        max_tokens = min(params.max_tokens, context - prompt_tokens)
+        max_tokens = params.max_tokens
+        if prompt_token_bound(messages) + params.max_tokens > context:
+            prompt_tokens = await self.count_tokens(messages)
+            limit = context - max(1, min(params.max_tokens, MIN_REPLY_TOKENS))
+            if prompt_tokens > limit:
+                raise PromptTooLong(prompt_tokens, limit)
+            usage.prompt_tokens = prompt_tokens
+            max_tokens = min(params.max_tokens, context - prompt_tokens)
         # 2) Open the stream on the least busy server; one that cannot be reached is left
         # out and the next one tried (nothing has been shown yet, so this is safe).
         tried: set[str] = set()
@@ -268,6 +294,7 @@ class RemoteEngine:
         try:
             async for chunk in chunks:
                 if chunk.usage is not None:
+                    usage.prompt_tokens = chunk.usage.prompt_tokens
                     usage.completion_tokens = chunk.usage.completion_tokens
                 if not chunk.choices:
                     continue
@@ -335,6 +362,43 @@ class RemoteEngine:
         for server in self.servers:
             await server.client.close()
         await self._http.aclose()
+
+
+def prompt_token_bound(messages: Sequence[ChatMessage]) -> int:
+    """More tokens than the prompt can take with its chat template applied, without a tokenizer.
+
+    Byte-level BPE (GPT-2, Qwen, Llama 3, SmolLM) never makes more tokens than UTF-8 bytes;
+    SentencePiece with byte fallback (Llama 2, Mistral) adds at most one word-start marker
+    per word. The template's own tokens are bounded by TEMPLATE_TOKENS and MESSAGE_TOKENS.
+    """
+    text = sum(len(m.content.encode()) + len(m.content.split()) for m in messages)
+    return text + MESSAGE_TOKENS * len(messages) + TEMPLATE_TOKENS
+
+
+def _auth(server: Server) -> dict[str, str]:
+    """The Authorization header vllm serve --api-key wants (none without a key)."""
+    return {"Authorization": f"Bearer {server.api_key}"} if server.api_key else {}
+
+
+def _refused_key(server: Server) -> str:
+    """Why a server answered 401, and what to do (the key itself is never shown)."""
+    if server.api_key:
+        return (
+            f"HTTP 401: the server refused the API key; set {API_KEY_VARIABLE} to the key "
+            "it was started with (vllm serve --api-key)"
+        )
+    return (
+        f"HTTP 401: the server wants an API key; set {API_KEY_VARIABLE} to the key it "
+        "was started with (vllm serve --api-key)"
+    )
+
+
+def _not_found(path: str) -> str:
+    """Why a server answered 404 on a path every `vllm serve` has, and what to do."""
+    return (
+        f"HTTP 404 on {path}: the URL is not a vllm serve base URL; give it as "
+        "http://HOST:PORT or http://HOST:PORT/v1, without any further path"
+    )
 
 
 def _messages(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:

@@ -31,7 +31,9 @@ class EngineSettings:
     enable_prefix_caching: bool = True
     # Where the converted bundled model lives (SKALD_CACHE_DIR overrides).
     cache_dir: Path = field(default_factory=lambda: Path(".cache/skaldbot"))
-    # The remote backend: base URLs of `vllm serve` servers, e.g. http://10.0.0.5:8000.
+    # The remote backend: base URLs of `vllm serve` servers, e.g. http://10.0.0.5:8000 or
+    # http://10.0.0.5:8000/v1 (the form OpenAI clients take); see server_root. Their API
+    # key, if started with --api-key, comes from SKALD_ENGINE_API_KEY (see server_keys).
     urls: tuple[str, ...] = ()
     # Send each request's priority: only for servers started with
     # `--scheduling-policy priority` (others refuse a priority other than 0).
@@ -40,6 +42,32 @@ class EngineSettings:
     health_interval_s: float = 5.0
     # Seconds to wait for a server to answer before trying another one.
     connect_timeout_s: float = 10.0
+
+
+# The environment variable holding the servers' API key (vllm serve --api-key), if any:
+# one key for every server, or one per server, comma-separated, in the order of the URLs.
+API_KEY_VARIABLE = "SKALD_ENGINE_API_KEY"
+
+
+def server_root(url: str) -> str:
+    """A server's root URL from either usual form: `http://h:8000`, `http://h:8000/v1/`."""
+    root = url.strip().rstrip("/")
+    return root.removesuffix("/v1").rstrip("/")
+
+
+def server_keys(count: int, value: str | None) -> list[str | None]:
+    """Each of `count` servers' API key from SKALD_ENGINE_API_KEY's value (None: no key)."""
+    keys: list[str | None] = [k.strip() for k in (value or "").split(",")]
+    if not any(keys):
+        return [None] * count
+    if len(keys) == 1:
+        return keys * count
+    if len(keys) != count or not all(keys):
+        raise ValueError(
+            f"{API_KEY_VARIABLE} holds {len(keys)} keys for {count} server(s): give one key "
+            "for all of them, or one per server in the order of engine.urls"
+        )
+    return keys
 
 
 # CPU features that compute bfloat16 natively (/proc/cpuinfo names: x86, then ARM).

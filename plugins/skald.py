@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,13 +18,12 @@ from bot import (
 )
 from bot.errors import UserError
 from bot.i18n import Join, Text, _, _n, choice, choices
+from bot.options import UserId
 
 # Plugins a channel cannot switch off: without them its admins could not switch them back.
 ALWAYS_ON = frozenset({"skald", "prefs", "help"})
 # Where a plugin came from, as /skald plugins names it.
 SOURCE_KINDS = choices("builtin", "file", "entry_point")
-# A platform mention (<@123>, <@!123>, <@U123|name>) or a bare id.
-_MENTION = re.compile(r"^<@!?([^>|]+)(?:\|[^>]*)?>$")
 
 
 async def suggest_plugins(request: AutocompleteRequest) -> Sequence[str]:
@@ -53,7 +51,8 @@ class PluginOptions:
 class UserOptions:
     """Options of /skald block and /skald unblock."""
 
-    user: Annotated[str, Param("The user: a mention or their user id", max_length=100)]
+    # Each adapter turns its platform's mention into the person's id; other text is refused.
+    user: Annotated[UserId, Param("The user: mention them, e.g. @name")]
 
 
 @dataclass(frozen=True)
@@ -75,13 +74,6 @@ class FilterOptions:
 
     action: Annotated[Literal["add", "remove"], Param("Block a phrase here, or stop blocking it")]
     phrase: Annotated[str, Param("The word or phrase", max_length=100)]
-
-
-def user_id(text: str) -> str:
-    """The platform user id in a mention, or the text itself."""
-    text = text.strip()
-    match = _MENTION.match(text)
-    return match.group(1) if match else text
 
 
 class Skald(Plugin):
@@ -144,7 +136,7 @@ class Skald(Plugin):
     @command("skald block", "Block a user from the bot in this whole workspace", admin=True)
     async def block(self, ctx: Context[UserOptions]) -> None:
         """Refuse every command from one user in this workspace."""
-        target = user_id(ctx.options.user)
+        target = str(ctx.options.user)
         if target == ctx.user.id:
             raise UserError(_("You cannot block yourself."))
         changed = await ctx.core.controls.set_blocked(ctx.channel, target, True, ctx.user.id)
@@ -157,7 +149,7 @@ class Skald(Plugin):
     @command("skald unblock", "Let a blocked user use the bot again", admin=True)
     async def unblock(self, ctx: Context[UserOptions]) -> None:
         """Lift a workspace block."""
-        target = user_id(ctx.options.user)
+        target = str(ctx.options.user)
         changed = await ctx.core.controls.set_blocked(ctx.channel, target, False, ctx.user.id)
         if changed:
             done = _("User {user} can use Skald again in this workspace.", user=target)

@@ -1,39 +1,29 @@
-"""Shared fixtures: a scripted engine, a core on a real SQLite file, a console to type into."""
+"""Shared fixtures: a scripted engine, a core on a real SQLite file, a console to type into.
+
+They are the shipped kit's (bot/testing), with every built-in plugin loaded. Every test
+also gets discord.py's addresses back as they were, whatever a Discord test left.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import io
-from collections.abc import AsyncIterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import discord
 import pytest
-import pytest_asyncio
 
 from bot.adapters.console import ConsoleAdapter
-from bot.config import Config, ConsoleSettings, FairnessSettings, PluginSettings, RouterSettings
 from bot.core import Core
+from bot.testing import ScriptedEngine, make_config
 from engine import Engine
-from tests.scripted_engine import ScriptedEngine
 
-pytest_plugins = ["tests.real_engine"]
+# The kit's plugin under its own module name: the same name its `pytest11` entry point
+# has, so pytest registers it once whether the installed entry point loaded it or not.
+pytest_plugins = ["tests.real_engine", "bot.testing.plugin"]
 
-
-def make_config(data_dir: Path, **changes: Any) -> Config:
-    """A config for tests: data in `data_dir`, no cooldown, no entry-point plugins.
-
-    Tests often send many commands as one user, so the per-user engine cap is off (the
-    fairness tests set their own).
-    """
-    config = Config(
-        data_dir=data_dir,
-        router=RouterSettings(cooldown_s=0),
-        fairness=FairnessSettings(user_concurrency=0),
-        plugins=PluginSettings(entry_points=False),
-        console=ConsoleSettings(user="ada", admin=True),
-    )
-    return dataclasses.replace(config, **changes)
+__all__ = ["Console", "make_config", "open_core"]
 
 
 class Console:
@@ -58,12 +48,22 @@ def engine() -> ScriptedEngine:
     return ScriptedEngine()
 
 
-@pytest_asyncio.fixture
-async def core(tmp_path: Path, engine: ScriptedEngine) -> AsyncIterator[Core]:
+@pytest.fixture
+def skald_engine(engine: ScriptedEngine) -> ScriptedEngine:
+    """The kit's bot runs on `engine`, so a test module that overrides `engine` changes it."""
+    return engine
+
+
+@pytest.fixture
+def skald_builtins() -> Sequence[str]:
+    """Every built-in plugin."""
+    return ("all",)
+
+
+@pytest.fixture
+def core(skald_bot: Core) -> Core:
     """A core with every built-in plugin on a SQLite file in a temporary folder."""
-    core = await Core.open(make_config(tmp_path), engine)
-    yield core
-    await core.close()
+    return skald_bot
 
 
 @pytest.fixture
@@ -75,3 +75,13 @@ def console(core: Core) -> Console:
 async def open_core(data_dir: Path, engine: Engine, **changes: Any) -> Core:
     """Open a core the way the bot does (helper for tests that restart it)."""
     return await Core.open(make_config(data_dir, **changes), engine)
+
+
+@pytest.fixture(autouse=True)
+def discord_addresses_restored() -> Iterator[None]:
+    """discord.py's API and gateway addresses as they were: a failed test leaves no fake's."""
+    base = discord.http.Route.BASE
+    gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    yield
+    discord.http.Route.BASE = base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway

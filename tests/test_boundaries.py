@@ -58,4 +58,4 @@ def test_plugins_use_only_the_public_api_and_prompts_are_data() -> None:
             "logging",
         }, path
     for plugin in ("story", "lyrics", "summarize", "tutor", "rewrite"):
-        assert (REPO / "prompts" / f"{plugin}.yaml").is_file()
+        assert (REPO / "plugins" / "prompts" / f"{plugin}.yaml").is_file()

@@ -6,11 +6,10 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import discord
 import pytest
 import pytest_asyncio
 
@@ -48,15 +47,6 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture(autouse=True)
-def restore_discord_addresses() -> Iterator[None]:
-    base = discord.http.Route.BASE
-    gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    yield
-    discord.http.Route.BASE = base
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway
 
 
 @pytest_asyncio.fixture
@@ -349,11 +339,17 @@ async def test_regenerate_and_continue_run_again(bot: Bot) -> None:
     # The story's cast is looked for once, then the next part is asked for.
     await fake.wait_until(lambda: len(bot.engine.requests) == 3)
     await bot.settled()
-    assert bot.engine.last_prompt().startswith("Continue the story")
+    # Continue asks for the next part, with the story so far as the model's earlier turns.
+    chat, _ = bot.engine.requests[-1]
+    assert chat[-1].content.startswith("Continue the story")
+    assert [m.role for m in chat].count("assistant") == 1
     await fake.dispatch(fake.button(regenerate, message_id=int(message["id"])))
     await fake.wait_until(lambda: len(bot.engine.requests) == 4)
     await bot.settled()
-    assert "Begin a fantasy story about: a fox" in bot.engine.last_prompt()
+    # Regenerate writes the opening again from the premise alone: no story so far.
+    chat, _ = bot.engine.requests[-1]
+    assert [m.role for m in chat] == ["system", "user"]
+    assert chat[-1].content.startswith("Begin a fantasy story about: a fox")
 
 
 async def press(bot: Bot, custom_id: str, message: dict[str, Any], **kw: Any) -> None:

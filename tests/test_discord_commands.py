@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 # Discord's documented limits (Application Commands reference), checked independently of
 # the code that builds the payload.
 NAME = re.compile(r"^[-_\w]{1,32}$")
-OPTION_TYPES = {1, 2, 3, 4, 5, 10}
+# Subcommand, group, string, integer, boolean, user (a person picked in Discord), number.
+OPTION_TYPES = {1, 2, 3, 4, 5, 6, 10}
 
 
 def assert_within_discord_limits(command: dict[str, Any], depth: int = 0) -> None:

@@ -24,11 +24,10 @@ from tests.test_discord_adapter import (
     components,
     fake,
     reply_showing,
-    restore_discord_addresses,
     stop_bot,
 )
 
-__all__ = ["bot", "clock", "fake", "restore_discord_addresses"]
+__all__ = ["bot", "clock", "fake"]
 
 ORIGINAL = r"/webhooks/\d+/[^/]+/messages/@original"
 

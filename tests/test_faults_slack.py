@@ -153,14 +153,22 @@ async def test_an_engine_that_hangs_mid_reply_ends_it_without_a_stop_button(
     workspace.engine.script = ScriptedEngine.replying(LONG)
     workspace.engine.hang_after = 40  # then nothing, ever
     await workspace.command("/rewrite", "text:hi style:noir")
-    final = await settled(workspace, "word0")
+    # The reply is the channel's first message (the notice follows it).
+    for _ in range(400):
+        final = workspace.slack.messages("C1")[0] if workspace.slack.messages("C1") else {}
+        if final and buttons(final) == ["skald_regenerate"]:
+            break
+        await asyncio.sleep(0.02)
     # The words that came stay, final: Regenerate instead of Stop.
     assert final["text"] == " ".join(LONG.split()[:40])
     assert buttons(final) == ["skald_regenerate"]
-    [told] = await workspace.slack.wait_for_calls("chat.postEphemeral")
+    # Everyone who sees the reply stop is told why, in its thread and in the channel.
+    [_, told] = await workspace.slack.wait_for_calls("chat.postMessage", 2)
     assert str(told.params["text"]).startswith(
         "The language model stopped writing (nothing for 0.3 s), so this reply ends here."
     )
+    assert told.params["thread_ts"] == final["ts"] and told.params["reply_broadcast"]
+    assert workspace.slack.calls_to("chat.postEphemeral") == []
     assert workspace.engine.aborted == 1
 
 

@@ -240,14 +240,30 @@ async def test_a_read_under_way_when_the_channel_is_invalidated_is_not_cached(
     assert await prefs.all("chan") == {"story.genre": "horror"}  # ...was not kept
 
 
-async def test_the_read_cache_is_bounded_and_refills_on_demand() -> None:
+async def test_a_cached_read_inside_a_write_block_neither_fails_nor_hangs(tmp_path: Path) -> None:
+    now = [0.0]
+    db = await Database.open(tmp_path / "memory.sqlite3", clock=lambda: now[0])
+    try:
+        prefs = PrefStore(db)
+        await prefs.set("chan", "story.genre", "fantasy")
+        assert await prefs.all("chan") == {"story.genre": "fantasy"}
+        now[0] += 60  # time to ask SQLite whether another process changed something
+        # The block holds the connection: the cache serves what it has, as it did before.
+        async with db.write() as conn:
+            assert await prefs.all("chan") == {"story.genre": "fantasy"}
+            await conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
+    finally:
+        await db.close()
+
+
+async def test_the_read_cache_is_bounded_and_refills_on_demand(db: Database) -> None:
     reads: list[str] = []
 
     async def read(key: str) -> str:
         reads.append(key)
         return key.upper()
 
-    cache: ReadCache[str] = ReadCache(limit=2)
+    cache: ReadCache[str] = ReadCache(db, limit=2)
     assert [await cache.get(k, read) for k in ("a", "b", "a", "b")] == ["A", "B", "A", "B"]
     assert reads == ["a", "b"]  # read once each
     # A third channel starts the cache over instead of growing it past its limit.

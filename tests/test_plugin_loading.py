@@ -308,31 +308,31 @@ async def test_a_plugin_may_only_create_tables_it_owns(tmp_path: Path, folder: P
     await core.close()
 
 
-async def test_skaldbot_reload_reaches_the_running_bot(
+async def test_skaldbot_reload_reaches_the_running_bot_and_reports_back(
     tmp_path: Path,
     folder: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from bot.app import ControlSignals, pid_path
+    from bot.app import ControlSignals, register
     from bot.cli import main
+    from bot.reloads import ReloadMailbox
 
     data = tmp_path / "data"
     core = await core_with_folder(data, folder, ScriptedEngine())
-    signals = ControlSignals(core, data, stop=lambda: None)
+    signals = ControlSignals(core, ReloadMailbox(data), stop=lambda: None)
     signals.install()
+    signals.registration = register(data)  # this test process plays the bot
     try:
-        pid_path(data).write_text(str(os.getpid()))  # this test process plays the bot
         source = folder / "haiku.py"
         source.write_text(source.read_text().replace("about something", "after a reload"))
         monkeypatch.setenv("SKALD_DATA_DIR", str(data))
-        assert main(["--config", str(README.parent / "config.yaml"), "reload", "haiku"]) == 0
-        for _ in range(100):
-            if core.plugins.commands["haiku"].description == "Write a haiku after a reload":
-                break
-            await asyncio.sleep(0.02)
+        command = ["--config", str(README.parent / "config.yaml"), "reload", "haiku"]
+        # The command waits for the answer: in a thread, so this loop can give it.
+        assert await asyncio.to_thread(main, command) == 0
         assert core.plugins.commands["haiku"].description == "Write a haiku after a reload"
-        assert "Reloaded haiku." in capsys.readouterr().err
+        assert f"pid {os.getpid()}: reloaded haiku." in capsys.readouterr().out
     finally:
+        signals.registration.close()
         signals.remove()
         await core.close()

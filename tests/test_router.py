@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,9 @@ import pytest
 from bot.config import PermissionSettings, RouterSettings
 from bot.core import Core
 from bot.invocation import ChannelRef, Invocation, User
-from bot.reply import Notice, Reply, TextDelta
+from bot.memory.controls import ChannelControls
+from bot.reply import Accepted, Notice, Reply, TextDelta
+from engine import ChatMessage, GenerationParams, Usage
 from tests.conftest import open_core
 from tests.scripted_engine import ScriptedEngine
 
@@ -135,19 +139,70 @@ async def test_a_prompt_too_long_for_the_model_gets_a_clear_message(tmp_path: Pa
     await core.close()
 
 
-async def test_dispatch_answers_before_any_work_is_done(core: Core) -> None:
-    # The adapter gets its Reply at once: acknowledging never waits on the database or engine.
+async def test_a_command_is_accepted_before_the_controls_or_the_engine_answer(
+    core: Core, engine: ScriptedEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Adapters show "working" on Accepted: it must not wait on the channel's controls (a
+    # database read that a busy disk can make slow) nor on the engine.
+    controls_read = asyncio.Event()
+    read_controls = core.controls.load
+
+    async def held_load(scope: str) -> ChannelControls:
+        await controls_read.wait()
+        return await read_controls(scope)
+
+    monkeypatch.setattr(core.controls, "load", held_load)
     run = core.dispatch(invoke("story start", premise="x"))
-    assert not run.task.done() and not run.reply.closed
-    await collect(run.reply)
+    events = run.reply.events()
+    # A deadlock guard, not a speed limit: without Accepted first this waits forever.
+    first = await asyncio.wait_for(anext(events), timeout=30)
+    assert isinstance(first, Accepted)
+    assert not engine.requests and not run.task.done()
+    controls_read.set()
+    text = "".join([e.text async for e in events if isinstance(e, TextDelta)])
     await run.wait()
+    assert "Scripted" in text
 
 
-async def test_slow_engine_does_not_block_other_channels(tmp_path: Path) -> None:
-    engine = ScriptedEngine(delay_s=0.01, script=ScriptedEngine.replying("w " * 50))
+class HeldEngine(ScriptedEngine):
+    """A scripted engine that holds any request mentioning "stuck" until released."""
+
+    def __init__(self) -> None:
+        # Each reply names the text it rewrites, so every channel's reply is told apart.
+        super().__init__(
+            script=lambda messages, _: (
+                "It was " + re.findall(r"note \d|stuck", messages[-1].content)[-1]
+            )
+        )
+        self.release = asyncio.Event()
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], params: GenerationParams, usage: Usage | None = None
+    ) -> AsyncIterator[str]:
+        if "stuck" in messages[-1].content:
+            await self.release.wait()
+        async for token in super().stream(messages, params, usage):
+            yield token
+
+
+async def test_a_stuck_reply_does_not_hold_up_other_channels(tmp_path: Path) -> None:
+    engine = HeldEngine()
     core = await open_core(tmp_path, engine)
-    channels = [ChannelRef("test", "g", f"c{i}") for i in range(5)]
-    runs = [core.dispatch(invoke("rewrite", channel=c, text="hi", style="noir")) for c in channels]
-    results = await asyncio.gather(*(collect(r.reply) for r in runs))
-    assert all(text.strip() for text, _ in results)
+    stuck = core.dispatch(
+        invoke("rewrite", channel=ChannelRef("test", "g", "slow"), text="stuck", style="noir")
+    )
+    channels = [ChannelRef("test", "g", f"c{i}") for i in range(4)]
+    runs = [
+        core.dispatch(invoke("rewrite", channel=c, text=f"note {i}", style="noir"))
+        for i, c in enumerate(channels)
+    ]
+    # Each other channel gets its own whole reply while the first is still held (a
+    # deadlock guard, not a speed limit: a shared queue would wait here forever).
+    results = await asyncio.wait_for(asyncio.gather(*(collect(r.reply) for r in runs)), 30)
+    assert not stuck.task.done()
+    for i, (text, notices) in enumerate(results):
+        assert f"note {i}" in text and not notices
+    engine.release.set()
+    text, notices = await collect(stuck.reply)
+    assert "stuck" in text and not notices
     await core.close()

@@ -14,6 +14,7 @@ import pytest
 from bot.config import ConfigError, RouterSettings, SafetySettings
 from bot.core import MATURE_REFUSED, Core
 from bot.invocation import ChannelRef, Invocation, User
+from bot.options import UserId
 from bot.reply import Notice, TextDelta
 from engine.vllm_local import VllmEngine
 from tests.conftest import Console, make_config, open_core
@@ -177,8 +178,8 @@ async def test_the_rating_guides_every_system_prompt(
 ADMIN_COMMANDS = [
     ("skald disable", {"plugin": "story"}),
     ("skald enable", {"plugin": "story"}),
-    ("skald block", {"user": "7"}),
-    ("skald unblock", {"user": "7"}),
+    ("skald block", {"user": UserId("7")}),
+    ("skald unblock", {"user": UserId("7")}),
     ("skald cooldown", {"seconds": "10"}),
     ("skald filter", {"action": "add", "phrase": "spoilers"}),
     ("skald settings", {}),
@@ -212,7 +213,7 @@ async def test_a_plugin_switched_off_in_one_channel_only(core: Core) -> None:
 
 
 async def test_a_user_blocked_in_the_workspace_is_refused_in_every_channel(core: Core) -> None:
-    text, _ = await serve(core, "skald block", user="<@42>")
+    text, _ = await serve(core, "skald block", user=UserId("42"))
     assert text == "User 42 is now blocked from Skald in this workspace."
     blocked = "The admins of this workspace have blocked you from using Skald."
     for channel in (CHANNEL, ChannelRef("test", "guild-1", "random")):
@@ -221,7 +222,7 @@ async def test_a_user_blocked_in_the_workspace_is_refused_in_every_channel(core:
     # Another workspace is not theirs to rule.
     text, notices = await serve(core, "help", MEMBER, ChannelRef("test", "guild-2", "general"))
     assert text and not notices
-    await serve(core, "skald unblock", user="42")
+    await serve(core, "skald unblock", user=UserId("42"))
     text, notices = await serve(core, "help", MEMBER)
     assert text and not notices
 
@@ -259,7 +260,7 @@ async def test_settings_list_every_control(core: Core) -> None:
     await serve(core, "skald disable", plugin="lyrics")
     await serve(core, "skald cooldown", seconds="30", command="story start")
     await serve(core, "skald filter", action="add", phrase="spoilers")
-    await serve(core, "skald block", user="7")
+    await serve(core, "skald block", user=UserId("7"))
     text, _ = await serve(core, "skald settings")
     assert text.splitlines() == [
         "rating = teen; mature allowed here: no",
@@ -308,7 +309,7 @@ async def test_every_change_is_in_the_audit_trail_with_ids_only(core: Core) -> N
     await serve(core, "prefs set", key="rating", value="teen")  # no change, no entry
     await serve(core, "prefs reset", key="rating")
     await serve(core, "skald disable", plugin="story")
-    await serve(core, "skald block", user="7")
+    await serve(core, "skald block", user=UserId("7"))
     text, _ = await serve(core, "prefs history")
     lines = text.splitlines()
     assert [line.split("  ", 1)[1] for line in lines] == [

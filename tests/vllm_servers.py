@@ -38,8 +38,10 @@ def model_folder() -> Path:
 class VllmServer:
     """One `vllm serve` process on the bundled model; start, kill and start again."""
 
-    def __init__(self, log_dir: Path, port: int | None = None) -> None:
+    def __init__(self, log_dir: Path, port: int | None = None, api_key: str | None = None) -> None:
         self.port = port or free_port()
+        # Started with `--api-key`: its /v1 paths then want this key (/health does not).
+        self.api_key = api_key
         self.url = f"http://127.0.0.1:{self.port}"
         self._log_dir = log_dir
         self._process: subprocess.Popen[bytes] | None = None
@@ -76,6 +78,7 @@ class VllmServer:
                 "--enforce-eager",
                 "--scheduling-policy",
                 "priority",
+                *(["--api-key", self.api_key] if self.api_key else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

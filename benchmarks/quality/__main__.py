@@ -50,7 +50,7 @@ CONFIGS = {
         "qwen2.5-coder-0.5b",
         QWEN_CODER_05B.model_id,
         SAMPLING_FILE,
-        "the embedded default, prompts/sampling.yaml",
+        "the embedded default, plugins/prompts/sampling.yaml",
     ),
     "qwen-legacy": EvalConfig(
         "qwen2.5-coder-0.5b, old sampling",
@@ -63,7 +63,7 @@ CONFIGS = {
         "smollm2-135m",
         SMOLLM2.model_id,
         SAMPLING_FILE,
-        "the earlier default, prompts/sampling.yaml (its own section)",
+        "the earlier default, plugins/prompts/sampling.yaml (its own section)",
     ),
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sqlite3
 import sys
 import threading
@@ -16,6 +17,7 @@ from bot.i18n import _, _n, render
 from bot.invocation import ChannelRef, Invocation, User
 from bot.memory.history import LoggedHistory
 from bot.memory.problems import storage_kind, storage_problem
+from bot.options import resolve_users
 from bot.readable import readable
 from bot.reply import Attachment, Checkpoint, MessageBreak, Notice, Progress, Reply, TextDelta
 
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL = ChannelRef("console", "local", "terminal")
 BOT_NAME = "Skald"
+# A person on the console, named as on the chat platforms: @ada, or <@ada>.
+_CONSOLE_MENTION = re.compile(r"^(?:@|<@)([\w.-]+)>?$")
 
 
 class ConsoleAdapter:
@@ -118,7 +122,11 @@ class ConsoleAdapter:
             languages = await self.core.languages(CHANNEL, self.user)
             self._notice(Notice(render(exc.message, languages.private), kind="error"))
             return
-        inv = Invocation(parsed.name, parsed.options, CHANNEL, self.user, self.history)
+        options: dict[str, object] = dict(parsed.options)
+        spec = self.core.plugins.commands.get(parsed.name)
+        if spec is not None:
+            options = resolve_users(spec.options, options, console_person)
+        inv = Invocation(parsed.name, options, CHANNEL, self.user, self.history)
         run = self.core.dispatch(inv)
         try:
             await self.print_reply(run.reply)
@@ -180,6 +188,14 @@ class ConsoleAdapter:
             encoding = getattr(self.stdout, "encoding", None) or "utf-8"
             self.stdout.write(text.encode(encoding, "replace").decode(encoding))
         self.stdout.flush()
+
+
+def console_person(text: str) -> str | None:
+    """The console's id of the person a mention names (people are their names), or None."""
+    match = _CONSOLE_MENTION.match(text)
+    if match is None or text.startswith("<@") != text.endswith(">"):
+        return None
+    return match.group(1)
 
 
 def _saved(attachment: Attachment, locale: str) -> Notice:

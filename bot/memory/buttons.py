@@ -37,6 +37,11 @@ def new_button_key() -> str:
     return secrets.token_hex(8)
 
 
+def is_button_key(key: str) -> bool:
+    """True for a key new_button_key could have made (others are never looked up)."""
+    return len(key) == 16 and all(c in "0123456789abcdef" for c in key)
+
+
 @dataclass(frozen=True, slots=True)
 class ButtonState:
     """One reply's buttons: who asked, where, and what Regenerate and Continue run."""

@@ -35,9 +35,10 @@ class ControlStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        # Every command reads these; every change goes through here (or calls invalidate).
-        self._channels: ReadCache[ChannelControls] = ReadCache()
-        self._blocked: ReadCache[frozenset[str]] = ReadCache()
+        # Every command reads these; every change in this process goes through here (or
+        # calls invalidate), and other processes' are noticed by the caches themselves.
+        self._channels: ReadCache[ChannelControls] = ReadCache(db)
+        self._blocked: ReadCache[frozenset[str]] = ReadCache(db)
 
     def invalidate(self, scope: str) -> None:
         """Forget what is cached for a channel (its rows were deleted elsewhere)."""

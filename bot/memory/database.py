@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -71,9 +73,24 @@ CORE_MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_log_scope ON audit_log (scope, id);
     """,
+    # When each person last used each command (time.time()), so that a cooldown started in
+    # one process holds in every process on this database; rows older than a day are deleted.
+    """
+    CREATE TABLE command_uses (
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        command TEXT NOT NULL,
+        used_at REAL NOT NULL,
+        PRIMARY KEY (platform, user_id, command)
+    );
+    CREATE INDEX command_uses_at ON command_uses (used_at);
+    """,
 )
 CORE_OWNER = "core"
 BUSY_TIMEOUT_MS = 5000
+# How often at most a cached read asks whether another connection committed: a change made
+# by another process is served stale for at most about this long.
+FRESHNESS_S = 0.5
 
 
 class MigrationError(Exception):
@@ -98,7 +115,9 @@ def split_statements(script: str) -> list[str]:
 class Database:
     """One aiosqlite connection; every statement runs under one lock, writes in BEGIN IMMEDIATE."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, path: Path, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._conn = conn
         self.path = path
         # One connection serves every coroutine: the lock keeps one transaction at a time,
@@ -106,6 +125,16 @@ class Database:
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
         self.closed = False
+        # Commits by other connections (other processes) seen so far, for the read caches.
+        # SQLite's data_version moves only for other connections' commits: this process's
+        # own writes invalidate its caches themselves. Should the class ever read through
+        # connections of its own besides the writer, the writer's commits would move theirs
+        # too (harmless: the caches would just refill more often).
+        self.outside_changes = 0
+        self._data_version: int | None = None
+        self._clock = clock
+        self._checked_at = -math.inf
+        self._checking: asyncio.Future[None] | None = None
 
     @asynccontextmanager
     async def _locked(self) -> AsyncIterator[None]:
@@ -124,8 +153,11 @@ class Database:
                 self._holder = None
 
     @classmethod
-    async def open(cls, path: Path | str) -> Database:
-        """Open (creating if needed) the database file and bring the core schema up to date."""
+    async def open(cls, path: Path | str, clock: Callable[[], float] = time.monotonic) -> Database:
+        """Open (creating if needed) the database file and bring the core schema up to date.
+
+        `clock` times the checks for other processes' changes (see `notice_outside_changes`).
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(path, isolation_level=None)
@@ -143,15 +175,51 @@ class Database:
         except BaseException:
             await conn.close()
             raise
-        db = cls(conn, path)
+        db = cls(conn, path, clock)
         try:
             await db.migrate(CORE_OWNER, CORE_MIGRATIONS)
+            db._data_version = await db._read_data_version()
         except BaseException:
             # A refused or failed core migration must not leave the connection's
             # (non-daemon) thread running: the process could never exit.
             await db.close()
             raise
         return db
+
+    async def _read_data_version(self) -> int:
+        row = await self.fetchone("PRAGMA data_version")
+        return int(row[0]) if row else 0
+
+    async def notice_outside_changes(self) -> int:
+        """How many commits of other connections were seen; asks SQLite at most every FRESHNESS_S.
+
+        The read caches compare the number with the one they filled at and drop what they
+        hold when it moved. Asking costs one trip to the connection's thread, so it is asked
+        at most once per FRESHNESS_S however many commands read their caches.
+        """
+        # Inside this task's own write() block the connection is taken (a check would wait
+        # for it forever): the caches it reads there are as fresh as the last check.
+        if self.closed or self._holder is asyncio.current_task():
+            return self.outside_changes
+        if self._checking is not None:
+            # One check at a time; those who ask meanwhile wait for its answer, in turn, so
+            # commands that arrived in order go on in order.
+            await asyncio.shield(self._checking)
+            return self.outside_changes
+        now = self._clock()
+        if now - self._checked_at < FRESHNESS_S:
+            return self.outside_changes
+        self._checked_at = now
+        self._checking = asyncio.get_running_loop().create_future()
+        try:
+            version = await self._read_data_version()
+            if version != self._data_version:
+                self._data_version = version
+                self.outside_changes += 1
+        finally:
+            self._checking.set_result(None)
+            self._checking = None
+        return self.outside_changes
 
     async def close(self) -> None:
         """Close the connection (its thread ends with it); closing twice does nothing."""

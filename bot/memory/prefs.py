@@ -16,8 +16,9 @@ class PrefStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        # Every change goes through this store (or calls invalidate).
-        self._cache: ReadCache[dict[str, Any]] = ReadCache()
+        # Every change in this process goes through this store (or calls invalidate);
+        # other processes' are noticed by the cache itself.
+        self._cache: ReadCache[dict[str, Any]] = ReadCache(db)
 
     def invalidate(self, scope: str) -> None:
         """Forget what is cached for a channel (its rows were deleted elsewhere)."""

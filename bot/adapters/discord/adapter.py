@@ -41,7 +41,7 @@ from bot.core import Core
 from bot.i18n import COMMAND_NAME, N_, Languages, Message, _, _p, locale_of, render
 from bot.invocation import ChannelRef, Invocation, User, new_invocation_id
 from bot.loader import PluginManager
-from bot.memory.buttons import ButtonState, new_button_key
+from bot.memory.buttons import ButtonState, is_button_key, new_button_key
 from bot.plugin import CommandSpec
 from bot.reply import Notice
 from bot.router import Run
@@ -119,10 +119,17 @@ def build_tree(
 ) -> app_commands.CommandTree[Any]:
     """The command tree of every loaded plugin command (raises CommandDeclarationError)."""
     tree: app_commands.CommandTree[Any] = app_commands.CommandTree(client)
-    descriptions = {name: lp.plugin.description for name, lp in plugins.loaded.items()}
-    for command in build_commands(plugins.commands, descriptions, hooks):
+    for command in tree_commands(plugins, hooks):
         tree.add_command(command)
     return tree
+
+
+def tree_commands(
+    plugins: PluginManager, hooks: CommandHooks
+) -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
+    """The app commands of every loaded plugin (raises CommandDeclarationError)."""
+    descriptions = {name: lp.plugin.description for name, lp in plugins.loaded.items()}
+    return build_commands(plugins.commands, descriptions, hooks)
 
 
 class DiscordAdapter:
@@ -186,6 +193,7 @@ class DiscordAdapter:
         await self._point_gateway()
         if self.settings.auto_sync:
             await self.sync(self.settings.guild or None, only_if_changed=True)
+        self.core.after_reload(self._after_reload)
         self._gateway = asyncio.create_task(self._connect(), name="discord-gateway")
         ready = asyncio.create_task(self.client.wait_until_ready())
         done, _pending = await asyncio.wait(
@@ -291,6 +299,21 @@ class DiscordAdapter:
             f"in server {guild}" if guild else "globally",
         )
         return True
+
+    async def _after_reload(self) -> None:
+        """A reloaded plugin may declare other commands: rebuild the tree, register changes."""
+        if self._closing or self.tree is None:
+            return
+        try:
+            commands = tree_commands(self.core.plugins, self.hooks)
+        except CommandDeclarationError as exc:
+            log.error("discord: the reloaded commands do not fit Discord (%s); not registered", exc)
+            return
+        self.tree.clear_commands(guild=None)
+        for command in commands:
+            self.tree.add_command(command)
+        if self.settings.auto_sync:
+            await self.sync(self.settings.guild or None, only_if_changed=True)
 
     # -- interactions --
 
@@ -436,7 +459,13 @@ class DiscordAdapter:
                 return
             await self._stop(interaction, self._live.get(key))
             return
-        if action not in ("regenerate", "continue"):
+        if action not in ("regenerate", "continue") or not is_button_key(key):
+            # Not one of our saved buttons (an unknown action, or a reply from before they
+            # were saved): no deferral first, the ephemeral answer is as fast.
+            locale = _locale(interaction.locale)
+            text = _(FORGOTTEN).render(locale_of(locale) or self.core.config.language)
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.response.send_message(text, ephemeral=True)
             return
         if not await self._acknowledge(interaction, thinking=True):
             return

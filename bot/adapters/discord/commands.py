@@ -34,7 +34,7 @@ from bot.i18n import (
     locale_of,
     translate,
 )
-from bot.options import OptionSpec
+from bot.options import OptionSpec, UserId
 from bot.plugin import CommandSpec
 
 if TYPE_CHECKING:
@@ -345,8 +345,11 @@ def _leaf(
 
     async def callback(interaction: discord.Interaction[Any], **options: object) -> None:
         # Absent optional options arrive as None: the router applies the declared defaults.
+        # A user option arrives as the person Discord resolved: the option takes the id.
         await hooks.on_command(
-            interaction, spec.name, {k: v for k, v in options.items() if v is not None}
+            interaction,
+            spec.name,
+            {k: _person_id(v) for k, v in options.items() if v is not None},
         )
 
     parameters = [
@@ -395,6 +398,8 @@ def _leaf(
 
 def _annotation(opt: OptionSpec) -> Any:
     """The discord.py annotation for an option: its type with bounds or lengths."""
+    if opt.kind == "user":
+        return discord.User  # Discord's own user picker: only a real person can be chosen
     base: type[Any] = {"str": str, "int": int, "float": float, "bool": bool}[opt.kind]
     if opt.choices or opt.kind == "bool":
         # Choices carry their own values; Discord shows only those.
@@ -410,6 +415,13 @@ def _annotation(opt: OptionSpec) -> Any:
             int, None if lo_v is None else int(lo_v), None if hi_v is None else int(hi_v)
         ]
     return app_commands.Range[float, lo_v, hi_v]
+
+
+def _person_id(value: object) -> object:
+    """A resolved Discord user or member as its id; any other value as it is."""
+    if isinstance(value, discord.User | discord.Member):
+        return UserId(str(value.id))
+    return value
 
 
 def _suggester(

@@ -20,12 +20,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
-from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.adapters.slack.commands import EVENTS_PATH, parse_slash
 from bot.adapters.slack.credentials import SlackCredentials
 from bot.adapters.slack.history import SlackHistory
+from bot.adapters.slack.markup import EscapingWebClient, sections
 from bot.adapters.slack.respond import ResponseUrl
 from bot.adapters.slack.signing import signature_valid
 from bot.config import SlackSettings
@@ -111,8 +111,9 @@ def controls(
         buttons = [button("regenerate", N_("Regenerate"))]
         if can_continue:
             buttons.append(button("continue", N_("Continue"), "primary"))
+    # Escaping can make the text longer than one section holds: then it takes several.
     return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        *({"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in sections(text)),
         {"type": "actions", "block_id": "skald_controls", "elements": buttons},
     ]
 
@@ -170,7 +171,7 @@ class SlackMessages:
 
     def __init__(
         self,
-        client: AsyncWebClient,
+        client: EscapingWebClient,
         channel: str,
         user: str,
         key: str = "",
@@ -262,7 +263,10 @@ class SlackMessages:
             self.first_ts, self._thread_ts, self._posted = None, self._given_thread, 0
 
     async def notice(self, notice: Notice) -> None:
-        """An ephemeral message only the invoking user sees."""
+        """An ephemeral message only the invoking user sees; one about the reply itself
+        (withheld, or cut off) where the reply is, for everyone who sees the reply."""
+        if not notice.private and await self._beside_reply(notice.text):
+            return
         try:
             await self._client.chat_postEphemeral(
                 channel=self._channel, user=self._user, text=notice.text
@@ -271,6 +275,22 @@ class SlackMessages:
             # Not in the channel, or the Web API failing: response_url is another way in.
             if not await self._tell_privately(notice.text):
                 raise
+
+    async def _beside_reply(self, text: str) -> bool:
+        """Post in the reply's thread (and in the channel, when the reply roots that thread);
+        False when Slack refuses, so the person at least is told privately."""
+        broadcast = self.first_ts is not None and self._thread_ts == self.first_ts
+        try:
+            await self._client.chat_postMessage(
+                channel=self._channel,
+                text=text,
+                thread_ts=self._thread_ts,
+                reply_broadcast=broadcast or None,
+            )
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("slack: a public notice could not be posted: %s", describe(exc))
+            return False
+        return True
 
     async def attach(self, attachment: Attachment) -> None:
         """Files are not uploaded to Slack yet: say where the bot's operator finds it."""
@@ -344,7 +364,8 @@ class SlackAdapter:
         self.credentials = credentials
         # Bolt has no setting for the Web API address: the client carries it, and every
         # listener's client copies its base_url and retry handlers.
-        self.client = AsyncWebClient(
+        # Every message's text is escaped inside this client (see markup.py).
+        self.client = EscapingWebClient(
             token=credentials.bot_token,
             base_url=credentials.api_url,
             retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
@@ -454,6 +475,7 @@ class SlackAdapter:
             )
             if not isinstance(bolt_request.body, dict):
                 raise ValueError("the body is not an object")
+            _check_ids(bolt_request.body)
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             # Signed, so from Slack (or whoever holds the secret), yet unreadable: one line.
             log.warning("slack: refused a malformed signed request: %s", _first_line(exc))
@@ -707,6 +729,22 @@ class SlackAdapter:
         while len(self._locales) > MAX_LOCALES:
             self._locales.popitem(last=False)
         return user
+
+
+def _check_ids(body: dict[str, Any]) -> None:
+    """Raise ValueError where a field Bolt matches listeners on is not text: Bolt's regular
+    expressions would raise on it, with a traceback, instead of a plain refusal."""
+    for name in ("type", "callback_id", "command"):
+        if not isinstance(body.get(name, ""), str):
+            raise ValueError(f"`{name}` is not text")
+    actions = body.get("actions", [])
+    if not isinstance(actions, list) or not all(
+        isinstance(a, dict)
+        and isinstance(a.get("action_id", ""), str)
+        and isinstance(a.get("block_id", ""), str)
+        for a in actions
+    ):
+        raise ValueError("an action's ids are not text")
 
 
 def _id_of(field: object) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from bot.commandline import ParsedCommand, parse_command
+from bot.adapters.slack.markup import USER_MENTION, decode
+from bot.commandline import OPTION_NAME, ParsedCommand, parse_command
 from bot.i18n import N_, SOURCE_LANGUAGE, _, translate
+from bot.options import resolve_users
 from bot.plugin import KINDS, CommandSpec
 
 # What the bot needs: slash commands, posting and editing its messages, reading history
@@ -43,9 +46,32 @@ def slash_name(word: str, prefix: str) -> str:
 def parse_slash(
     command: str, text: str, prefix: str, commands: Mapping[str, CommandSpec]
 ) -> ParsedCommand:
-    """A slash command and its text, as the same typed options the console parses."""
+    """A slash command and its text, as the same typed options the console parses.
+
+    Slack sends the text escaped, with mentions as `<@U123|name>` (`should_escape`): the
+    options get the text as typed, and a person-naming option the id of a real mention.
+    """
     word = command.lstrip("/").removeprefix(prefix)
-    return parse_command(f"/{word} {text}", commands)
+    parsed = parse_command(f"/{word} {decode(text)}", commands)
+    spec = commands.get(parsed.name)
+    if spec is None:
+        return parsed
+    return ParsedCommand(
+        parsed.name, resolve_users(spec.options, parsed.options, lambda v: mentioned(v, text))
+    )
+
+
+def mentioned(value: str, text: str) -> str | None:
+    """The user id when `value` is a mention Slack made in the raw `text`, else None.
+
+    Only Slack writes a bare `<` into command text (it escapes the person's own as
+    `&lt;`), so a mention typed out by hand is never taken for a real one.
+    """
+    match = USER_MENTION.match(value)
+    if match is None:
+        return None
+    user = match.group(1)
+    return user if f"<@{user}>" in text or f"<@{user}|" in text else None
 
 
 def _description(word: str, specs: list[CommandSpec], language: str) -> str:
@@ -88,7 +114,8 @@ def app_manifest(
             "command": slash_name(word, prefix),
             "description": _description(word, specs, language),
             "usage_hint": _usage_hint(word, specs, language),
-            "should_escape": False,
+            # Mentions arrive as <@U123|name>, so a person-naming option gets an id.
+            "should_escape": True,
         }
         if not socket_mode:
             entry["url"] = request_url or "https://example.com/slack/events"
@@ -113,3 +140,36 @@ def app_manifest(
         "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},
         "settings": settings,
     }
+
+
+# Slack's limits on an app's slash commands (the app manifest's schema).
+SLASH_NAME = re.compile(r"^/[a-z0-9_-]{1,31}$")
+MAX_SLASH_COMMANDS = 50
+MAX_SLASH_DESCRIPTION = 2000
+MAX_USAGE_HINT = 1000
+
+
+def check_declarations(commands: Mapping[str, CommandSpec], prefix: str = "") -> list[str]:
+    """Every way the declarations break Slack's limits, or cannot be typed as slash text."""
+    problems: list[str] = []
+    groups = slash_groups(commands)
+    if len(groups) > MAX_SLASH_COMMANDS:
+        problems.append(f"{len(groups)} slash commands; Slack allows {MAX_SLASH_COMMANDS}")
+    for entry in app_manifest(commands, prefix=prefix)["features"]["slash_commands"]:
+        name = entry["command"]
+        if not SLASH_NAME.match(name):
+            problems.append(f"{name}: not a lowercase slash command of 1-32 characters")
+        if not 1 <= len(entry["description"]) <= MAX_SLASH_DESCRIPTION:
+            problems.append(f"{name}: the description must be 1-{MAX_SLASH_DESCRIPTION} characters")
+        if len(entry["usage_hint"]) > MAX_USAGE_HINT:
+            problems.append(f"{name}: the usage hint is over {MAX_USAGE_HINT} characters")
+    for spec in commands.values():
+        for opt in spec.options:
+            # Slack delivers the text typed after the command: `name:value` is how an
+            # option is given, so a name the parser cannot read cannot be given at all.
+            if not OPTION_NAME.match(opt.name):
+                problems.append(
+                    f"/{spec.name} (plugin {spec.plugin}), option {opt.name!r}: "
+                    "cannot be typed as name:value (lowercase letters, digits, - and _)"
+                )
+    return problems

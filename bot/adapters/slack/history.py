@@ -8,6 +8,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.slack.markup import decode
 from bot.errors import UserError
 from bot.i18n import N_, _
 from bot.invocation import HistoryMessage
@@ -86,7 +87,8 @@ class SlackHistory:
         return [
             HistoryMessage(
                 self._users.get(m.get("user", ""), m.get("user", "someone")),
-                str(m["text"]),
+                # As people wrote it: Slack's entities and mention markup undone.
+                decode(str(m["text"])),
                 datetime.fromtimestamp(float(m["ts"]), UTC),
             )
             for m in chosen[-limit:]

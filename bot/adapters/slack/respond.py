@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 
 import aiohttp
-from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.adapters.slack.markup import EscapingWebhookClient
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class ResponseUrl:
             return False
         self.uses += 1
         try:
-            response = await AsyncWebhookClient(self._url, timeout=TIMEOUT_S).send(
+            response = await EscapingWebhookClient(self._url, timeout=TIMEOUT_S).send(
                 text=text, response_type="ephemeral"
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
