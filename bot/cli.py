@@ -154,7 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "backup":
         return _backup(config, args.path)
     if args.command == "discord":
-        return asyncio.run(_discord_sync(config, args.guild))
+        try:
+            return asyncio.run(_discord_sync(config, args.guild))
+        except ConfigError as exc:
+            print(f"skaldbot: configuration problem: {exc}", file=sys.stderr)
+            return 2
     return 2
 
 
@@ -181,6 +185,9 @@ def _run(config: Config) -> int:
         return asyncio.run(run_bot(config))
     except KeyboardInterrupt:
         return 130
+    except ConfigError as exc:  # found once the plugins loaded (unknown command names)
+        print(f"skaldbot: configuration problem: {exc}", file=sys.stderr)
+        return 2
     except (sqlite3.DatabaseError, MigrationError) as exc:
         _database_problem(config, [str(exc)])
         return 2

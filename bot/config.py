@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import os
 import types
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ import yaml
 
 from bot.i18n import LANGUAGES
 from engine.settings import EngineSettings
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(Exception):
@@ -140,12 +143,15 @@ class SlackSettings:
 
 @dataclass(frozen=True, slots=True)
 class CommandAccess:
-    """Who may use one command in a Discord server, beyond its default permissions."""
+    """Who may use one command (or every command of a group), on every platform."""
 
-    # Role ids or names; a member with any of them may use the command (empty: everyone).
+    # Role ids or names (where the platform has roles: Discord); a member with any of them
+    # may use the command. With no allow list at all, everyone may.
     allow_roles: tuple[str, ...] = ()
     # Role ids or names that may never use it (deny wins over allow).
     deny_roles: tuple[str, ...] = ()
+    # People as "platform:user_id", e.g. "discord:80351110224678912", "slack:U0123",
+    # "console:you".
     allow_users: tuple[str, ...] = ()
     deny_users: tuple[str, ...] = ()
 
@@ -165,7 +171,8 @@ class DiscordSettings:
     # Read message text for /summarize: needs the privileged Message Content intent,
     # switched on in the Developer Portal (Bot > Privileged Gateway Intents).
     message_content: bool = True
-    # Per command, e.g. "story start": {allow_roles: [Writers], deny_users: ["1234"]}.
+    # Deprecated: the top-level `access` (every platform) replaces it. Still read, with a
+    # warning: its rules move there, bare user ids as "discord:<id>".
     access: dict[str, CommandAccess] = field(default_factory=dict)
 
 
@@ -188,6 +195,8 @@ class Config:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
+    # Who may use a command, per command or command group, on every platform (bot/access.py).
+    access: dict[str, CommandAccess] = field(default_factory=dict)
     # Prometheus metrics on http://host:PORT/metrics (SKALD_METRICS_PORT); 0: off.
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
@@ -241,6 +250,7 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
         raise ConfigError(
             f"language must be one of {', '.join(LANGUAGES)}; got {config.language!r}"
         )
+    config = _migrate_discord_access(config)
     if env.get("SKALD_METRICS_PORT"):
         try:
             metrics_port = int(env["SKALD_METRICS_PORT"])
@@ -254,6 +264,52 @@ def load_config(path: Path | str | None = None, env: dict[str, str] | None = Non
             raise ConfigError("SKALD_SLACK_PORT must be a port number") from None
         config = dataclasses.replace(config, slack=dataclasses.replace(config.slack, port=port))
     return config
+
+
+# Platforms whose users the access rules can name ("platform:user_id").
+USER_PLATFORMS = ("console", "discord", "slack")
+
+
+def _migrate_discord_access(config: Config) -> Config:
+    """Check `access`, and move the deprecated `discord.access` rules into it."""
+    for command, rule in config.access.items():
+        for kind in ("allow_users", "deny_users"):
+            for entry in getattr(rule, kind):
+                platform, sep, user = entry.partition(":")
+                if not sep or platform not in USER_PLATFORMS or not user:
+                    raise ConfigError(
+                        f"access.{command}.{kind}: write each user as platform:user_id "
+                        f'(e.g. "discord:80351110224678912", "slack:U0123"); got {entry!r}'
+                    )
+    old = config.discord.access
+    if not old:
+        return config
+    log.warning(
+        "discord.access in config.yaml is deprecated: move its rules to the top-level "
+        '`access` (they apply on every platform; users as "discord:<id>")'
+    )
+    both = sorted(set(old) & set(config.access))
+    if both:
+        raise ConfigError(
+            f"access and discord.access both have rules for {', '.join(map(repr, both))}: "
+            "keep them in access only"
+        )
+
+    def qualified(users: tuple[str, ...]) -> tuple[str, ...]:
+        # The old key took Discord user ids alone.
+        return tuple(u if ":" in u else f"discord:{u}" for u in users)
+
+    moved = {
+        command: dataclasses.replace(
+            rule, allow_users=qualified(rule.allow_users), deny_users=qualified(rule.deny_users)
+        )
+        for command, rule in old.items()
+    }
+    return dataclasses.replace(
+        config,
+        access={**config.access, **moved},
+        discord=dataclasses.replace(config.discord, access={}),
+    )
 
 
 def _build(cls: type[Any], data: Any, where: str, base: Path) -> Any:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bot import logcontext
+from bot.access import unknown_command_names
 from bot.admission import Admission
 from bot.config import Config, ConfigError
 from bot.errors import UserError
@@ -17,6 +18,7 @@ from bot.i18n import LANGUAGES, N_, Languages, Text, _, locale_of, pick_language
 from bot.invocation import ChannelRef, Invocation, User
 from bot.loader import LoadFailure, PluginManager, PluginSource
 from bot.memory import AuditLog, ControlStore, Database, MessageLog, PrefStore
+from bot.memory.buttons import ButtonStore
 from bot.memory.usage import UsageLedger
 from bot.metrics import Metrics
 from bot.options import AutocompleteRequest
@@ -95,6 +97,7 @@ class Core:
         self.messages = MessageLog(db)
         self.controls = ControlStore(db)
         self.audit = AuditLog(db)
+        self.buttons = ButtonStore(db)
         safety = config.safety
         try:
             self.filters = FilterLists.load(extra=safety.blocked, allowed=safety.allowed)
@@ -126,8 +129,14 @@ class Core:
         except BaseException:
             await db.close()
             raise
-        core.usage.start()
-        await core.plugins.load_all(core.plugin_sources())
+        try:
+            await core.buttons.prepare()
+            core.usage.start()
+            await core.plugins.load_all(core.plugin_sources())
+            core.check_command_names()
+        except BaseException:
+            await core.close()
+            raise
         core._pruner = asyncio.create_task(core._prune_forever(), name="skald-prune")
         return core
 
@@ -143,10 +152,27 @@ class Core:
             settings.builtin, settings.folders, settings.entry_points, settings.disabled
         )
 
+    def check_command_names(self) -> None:
+        """Raise ConfigError naming each command config.yaml names that no plugin has."""
+        unknown = unknown_command_names(self.config, self.plugins.commands)
+        if not unknown:
+            return
+        failed = [f.label for f in self.load_failures]
+        note = f" (plugins that did not load: {', '.join(failed)})" if failed else ""
+        raise ConfigError(
+            f"config.yaml names commands that no loaded plugin has{note}: {'; '.join(unknown)}"
+        )
+
     async def reload_plugin(self, name: str) -> Text:
         """Reload one plugin (or load one that failed); raises UserError on failure."""
         async with self._reloading:
             done = await self.plugins.reload_named(name, self.plugin_sources())
+            # A reload that took away a command config.yaml names is allowed (the rule
+            # waits for it to come back), but the operator should hear of it.
+            for problem in unknown_command_names(self.config, self.plugins.commands):
+                log.warning(
+                    "after reloading %s, config.yaml names an unknown command: %s", name, problem
+                )
             for hook in self._reload_hooks:
                 try:
                     await hook()
@@ -215,7 +241,12 @@ class Core:
         """Delete stories, quiz records and export files past their retention; counts."""
         now = time.time() if now is None else now
         plugins = [lp.plugin for lp in self.plugins.loaded.values()]
-        counts = await prune_expired(self.db, plugins, self.config.safety.retention_days, now)
+        retention_days = self.config.safety.retention_days
+        counts = await prune_expired(self.db, plugins, retention_days, now)
+        # Buttons carry the request's text in their options: kept as long as the work.
+        buttons = await self.buttons.prune(now - retention_days * 86400)
+        if buttons:
+            counts["reply_buttons"] = buttons
         exports = await asyncio.to_thread(prune_exports, self.config.exports_dir, now)
         if exports:
             counts["exports"] = exports
@@ -239,15 +270,20 @@ class Core:
         current: str,
         options: Mapping[str, object],
         channel: ChannelRef,
+        user: User | None = None,
     ) -> list[str]:
         """Suggestions for an option being typed; [] when there are none or they fail.
 
         Suggestions read only what is already in memory and are cut off after
-        AUTOCOMPLETE_TIMEOUT_S, so a platform's own deadline for them always holds.
+        AUTOCOMPLETE_TIMEOUT_S, so a platform's own deadline for them always holds. A person
+        config.yaml's access rules refuse the command gets none (an unnamed one is a
+        stranger: allow lists refuse them).
         """
         spec = self.plugins.commands.get(command)
         opt = spec.option(option) if spec else None
-        if opt is None:
+        if spec is None or opt is None:
+            return []
+        if not self.router.access.allows(spec.name, channel.platform, user or User("", "")):
             return []
         request = AutocompleteRequest(option, current, options, channel, self)
         if opt.autocomplete is None:

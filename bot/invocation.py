@@ -47,6 +47,7 @@ class User:
     name: str
     # Set by the adapter from the platform's own permissions (Manage Channels, workspace admin).
     is_admin: bool = False
+    # Role ids where the platform has roles (Discord).
     roles: tuple[str, ...] = ()
     # The bot's owner (the Discord application's owner, the person at the console): may run
     # commands that act on the whole process.
@@ -54,6 +55,8 @@ class User:
     # The person's own locale where the platform tells it ("zh-TW"): their private notices
     # use it.
     locale: str | None = None
+    # The names of those roles (config.yaml's access rules may name a role either way).
+    role_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

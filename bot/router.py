@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.access import Access
 from bot.checks import Cooldowns, Permissions
 from bot.context import Context
 from bot.errors import UserError
@@ -64,6 +65,7 @@ class Router:
         self._core = core
         settings = core.config.router
         self.permissions = Permissions(core.config.permissions)
+        self.access = Access(core.config.access)
         self.cooldowns = Cooldowns(settings, core.db)
         self._timeout = settings.handler_timeout_s
         self._tasks: set[asyncio.Task[None]] = set()
@@ -140,6 +142,8 @@ class Router:
                 spec = self.resolve(inv.command)
                 plugin = spec.plugin
                 add_fields(plugin=plugin)
+                # config.yaml's access rules, before the options say anything about the command.
+                self.access.check(spec.name, inv.channel.platform, inv.user)
                 options = build_options(spec.options_type, spec.options, dict(inv.options))
                 # 3) Checks, in the order that tells the user the most useful thing first.
                 self.permissions.check(spec, inv)

@@ -801,6 +801,14 @@ class FakeDiscord:
         self.add_channel("general", guild_id=gid, channel_id=general_channel_id, parent_id=category)
         return gid
 
+    def add_role(self, name: str, *, guild_id: int | None = None, permissions: int = 0) -> int:
+        """A role in a guild (the default guild unless given); returns its ID. A connected
+        bot does not hear of it: add roles before the bot connects."""
+        guild = self._guild(guild_id)
+        role_id = self.next_id()
+        guild.roles.append(self._role(role_id, name, permissions, len(guild.roles)))
+        return role_id
+
     def add_member(
         self, user_id: int, *, guild_id: int | None = None, roles: Iterable[int] = ()
     ) -> None:

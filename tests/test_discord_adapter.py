@@ -84,9 +84,11 @@ async def start_bot(
     tmp_path: Path,
     engine: ScriptedEngine,
     clock: Clock | None = None,
+    access: dict[str, CommandAccess] | None = None,
     **settings: Any,
 ) -> Bot:
-    config = make_config(tmp_path)
+    """A bot on the fake; `access` is config.yaml's rules, `settings` the Discord section."""
+    config = make_config(tmp_path, access=access or {})
     core = await Core.open(config, engine)
     await engine.start()
     adapter = DiscordAdapter(
@@ -256,14 +258,25 @@ async def test_members_with_manage_channels_may_change_preferences(bot: Bot) -> 
 
 
 async def test_access_rules_from_config_allow_and_deny(fake: FakeDiscord, tmp_path: Path) -> None:
-    rules = {"lyrics": CommandAccess(deny_users=(str(fake.user_id),))}
+    writers = fake.add_role("Writers")
+    rules = {
+        "lyrics": CommandAccess(deny_users=(f"discord:{fake.user_id}",)),
+        "rewrite": CommandAccess(allow_roles=("writers",)),
+    }
     bot = await start_bot(fake, tmp_path, ScriptedEngine(), access=rules)
-    await bot.command("lyrics", {"topic": "rain"})
-    await bot.settled()
-    assert not bot.engine.requests
-    (notice,) = fake.ephemerals(fake.general_channel_id)
-    assert notice["content"] == "You can't use /lyrics in this server."
-    await stop_bot(bot)
+    try:
+        await bot.command("lyrics", {"topic": "rain"})
+        await bot.command("rewrite", {"text": "hi", "style": "noir"})
+        await bot.settled()
+        assert not bot.engine.requests
+        notices = [n["content"] for n in fake.ephemerals(fake.general_channel_id)]
+        assert notices == ["You can't use /lyrics here.", "You can't use /rewrite here."]
+        # A member with the role (named in any case) may.
+        await bot.command("rewrite", {"text": "hi", "style": "noir"}, roles=[writers])
+        await bot.settled()
+        assert len(bot.engine.requests) == 1
+    finally:
+        await stop_bot(bot)
 
 
 async def test_streaming_edits_follow_the_rate_limit_headers_without_a_429(
@@ -337,6 +350,94 @@ async def test_regenerate_and_continue_run_again(bot: Bot) -> None:
     chat, _ = bot.engine.requests[-1]
     assert [m.role for m in chat] == ["system", "user"]
     assert chat[-1].content.startswith("Begin a fantasy story about: a fox")
+
+
+async def press(bot: Bot, custom_id: str, message: dict[str, Any], **kw: Any) -> None:
+    """Press a button on a message and wait until the adapter has served the press."""
+    record = await bot.fake.dispatch(
+        bot.fake.button(custom_id, message_id=int(message["id"]), **kw)
+    )
+    await bot.fake.wait_for_callback(record.id)
+    await bot.settled()
+
+
+async def test_a_denied_member_pressing_regenerate_or_continue_is_refused(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    rival = fake.add_user(fake.next_id(), "rival")
+    fake.add_member(rival)
+    # Only /story start is named: Continue (which runs /story continue) is refused too,
+    # because it carries on a reply of /story start.
+    rules = {"story start": CommandAccess(deny_users=(f"discord:{rival}",))}
+    bot = await start_bot(fake, tmp_path, ScriptedEngine(), access=rules)
+    try:
+        iid = await bot.command("story start", {"premise": "a fox"})
+        await bot.settled()
+        asked = len(bot.engine.requests)
+        message = fake.message(fake.interaction(iid).original_message_id or 0)
+        regenerate, cont = custom_ids(message)
+        await press(bot, regenerate, message, user_id=rival)
+        await press(bot, cont, message, user_id=rival)
+        assert len(bot.engine.requests) == asked
+        notices = [n["content"] for n in fake.ephemerals(fake.general_channel_id)]
+        assert notices == ["You can't use /story start here."] * 2
+        # The same buttons still work for a member the rules allow.
+        await press(bot, regenerate, message)
+        assert len(bot.engine.requests) > asked
+        assert "Begin a fantasy story about: a fox" in bot.engine.last_prompt()
+    finally:
+        await stop_bot(bot)
+
+
+async def test_a_denied_member_gets_no_suggestions(fake: FakeDiscord, tmp_path: Path) -> None:
+    rival = fake.add_user(fake.next_id(), "rival")
+    fake.add_member(rival)
+    rules = {"rewrite": CommandAccess(deny_users=(f"discord:{rival}",))}
+    bot = await start_bot(fake, tmp_path, ScriptedEngine(), access=rules)
+    try:
+
+        async def suggestions(user_id: int) -> list[str]:
+            payload = fake.autocomplete(
+                "rewrite", {"text": "hello"}, focused="style", user_id=user_id
+            )
+            payload["data"]["options"][1]["value"] = "pir"
+            record = await fake.dispatch(payload)
+            assert (await fake.wait_for_callback(record.id)).type == 8
+            return [c["name"] for c in record.choices or []]
+
+        assert await suggestions(rival) == []
+        assert await suggestions(fake.user_id) == ["pirate"]
+    finally:
+        await stop_bot(bot)
+
+
+async def test_buttons_work_after_a_restart(fake: FakeDiscord, tmp_path: Path) -> None:
+    bot = await start_bot(fake, tmp_path, ScriptedEngine())
+    try:
+        iid = await bot.command("story start", {"premise": "a fox"})
+        await bot.settled()
+    finally:
+        await stop_bot(bot)
+    message = fake.message(fake.interaction(iid).original_message_id or 0)
+    regenerate, cont = custom_ids(message)
+    # A new process: a new core and adapter on the same database file, nothing in memory.
+    bot = await start_bot(fake, tmp_path, ScriptedEngine())
+    try:
+        other = fake.add_user(fake.next_id(), "bea")
+        fake.add_member(other)
+        await press(bot, regenerate, message, user_id=other)
+        assert len(bot.engine.requests) == 1
+        assert "Begin a fantasy story about: a fox" in bot.engine.last_prompt()
+        await press(bot, cont, message)
+        assert bot.engine.last_prompt().startswith("Continue the story")
+        # Stop has nothing to stop: the reply it was on ended with the old process.
+        await press(bot, regenerate.replace(":regenerate:", ":stop:"), message)
+        assert fake.ephemerals(fake.general_channel_id)[-1]["content"] == (
+            "There is nothing running to stop."
+        )
+        assert message["id"] in {m["id"] for m in fake.messages(fake.general_channel_id)}
+    finally:
+        await stop_bot(bot)
 
 
 async def test_the_fifteen_minute_token_gives_way_to_a_channel_message(

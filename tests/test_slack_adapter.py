@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -19,7 +20,7 @@ import pytest_asyncio
 
 from bot.adapters.slack.adapter import SlackAdapter, SlackStartError
 from bot.adapters.slack.credentials import SlackCredentials
-from bot.config import SlackSettings
+from bot.config import CommandAccess, SlackSettings
 from bot.core import Core
 from tests.conftest import open_core
 from tests.fake_slack import FakeSlack, sign, slash_command_form
@@ -71,22 +72,31 @@ class Workspace:
             return response.status, time.monotonic() - started
 
 
-@pytest_asyncio.fixture
-async def workspace(tmp_path: Path) -> AsyncIterator[Workspace]:
+@contextlib.asynccontextmanager
+async def open_workspace(tmp_path: Path, **config: Any) -> AsyncIterator[Workspace]:
+    """A Slack adapter on a fresh core (`config` changes its settings) and a fake Slack."""
     slack = FakeSlack()
     await slack.start()
     engine = StalledEngine()
-    core = await open_core(tmp_path, engine)
+    core = await open_core(tmp_path, engine, **config)
     credentials = SlackCredentials(slack.bot_token, SECRET, None, slack.url)
     adapter = SlackAdapter(
         core, credentials, SlackSettings(host="127.0.0.1", port=0, updates_per_minute=1200)
     )
-    await adapter.start()
-    async with aiohttp.ClientSession() as http:
-        yield Workspace(slack, core, adapter, engine, http)
-    await adapter.close()
-    await core.close()
-    await slack.close()
+    try:
+        await adapter.start()
+        async with aiohttp.ClientSession() as http:
+            yield Workspace(slack, core, adapter, engine, http)
+    finally:
+        await adapter.close()
+        await core.close()
+        await slack.close()
+
+
+@pytest_asyncio.fixture
+async def workspace(tmp_path: Path) -> AsyncIterator[Workspace]:
+    async with open_workspace(tmp_path) as opened:
+        yield opened
 
 
 async def final_text(slack: FakeSlack, channel: str = "C1", skip: int = 0, ending: str = "") -> str:
@@ -341,10 +351,78 @@ async def test_continue_runs_the_follow_up_and_regenerate_runs_it_again(
     assert "Begin a fantasy story about: a quiet harbour" in workspace.engine.last_prompt()
 
 
-async def test_a_button_from_before_a_restart_explains_itself(workspace: Workspace) -> None:
+async def test_a_button_whose_reply_is_forgotten_explains_itself(workspace: Workspace) -> None:
     assert await press(workspace, "regenerate", "unknown-key") == 200
     await workspace.slack.wait_for_calls("chat.postEphemeral")
     assert "run the command again" in workspace.slack.ephemerals("C1")[0]["text"]
+
+
+async def wait_for(condition: Callable[[], bool]) -> None:
+    for _ in range(250):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the condition never held")
+
+
+async def reply_buttons(slack: FakeSlack) -> dict[str, str]:
+    """The final buttons of the channel's first reply: {action: key}."""
+    await wait_for(lambda: buttons(slack.messages("C1")[0]) != ["skald_stop"])
+    elements = slack.messages("C1")[0]["blocks"][1]["elements"]
+    return {e["action_id"].removeprefix("skald_"): e["value"] for e in elements}
+
+
+async def test_buttons_work_after_a_restart(tmp_path: Path) -> None:
+    async with open_workspace(tmp_path) as first:
+        first.engine.gate.set()
+        await first.command("/story", "start premise:a quiet harbour")
+        await final_text(first.slack)
+        keys = await reply_buttons(first.slack)
+    # A new process: a new core and adapter on the same database file, nothing in memory.
+    async with open_workspace(tmp_path) as again:
+        again.engine.gate.set()
+        assert await press(again, "regenerate", keys["regenerate"], user_id="U2") == 200
+        await wait_for(lambda: len(again.engine.requests) == 1)
+        assert "Begin a fantasy story about: a quiet harbour" in again.engine.last_prompt()
+        await again.slack.wait_for_calls("chat.postMessage")
+        assert again.slack.calls_to("chat.postMessage")[0].params["channel"] == "C1"
+        assert await press(again, "continue", keys["continue"]) == 200
+        await wait_for(lambda: len(again.engine.requests) >= 2)
+        await wait_for(lambda: again.engine.last_prompt().startswith("Continue the story"))
+        # Stop has nothing to stop: the reply it was on ended with the old process.
+        assert await press(again, "stop", keys["regenerate"]) == 200
+        await wait_for(
+            lambda: any(
+                e["text"] == "There is nothing running to stop."
+                for e in again.slack.ephemerals("C1")
+            )
+        )
+
+
+async def test_the_access_rules_hold_for_commands_and_buttons(tmp_path: Path) -> None:
+    rules = {
+        "story start": CommandAccess(deny_users=("slack:U2",)),
+        "lyrics": CommandAccess(allow_users=("slack:U1",)),
+    }
+    async with open_workspace(tmp_path, access=rules) as workspace:
+        workspace.engine.gate.set()
+        slack = workspace.slack
+        await workspace.command("/lyrics", "topic:rain", user_id="U2")
+        await slack.wait_for_calls("chat.postEphemeral")
+        assert slack.ephemerals("C1")[-1]["text"] == "You can't use /lyrics here."
+        await workspace.command("/story", "start premise:a quiet harbour")
+        await final_text(slack)
+        keys = await reply_buttons(slack)
+        asked = len(workspace.engine.requests)
+        # U2 may not use /story start: neither its Regenerate nor its Continue.
+        assert await press(workspace, "regenerate", keys["regenerate"], user_id="U2") == 200
+        await slack.wait_for_calls("chat.postEphemeral", 2)
+        assert await press(workspace, "continue", keys["continue"], user_id="U2") == 200
+        await slack.wait_for_calls("chat.postEphemeral", 3)
+        refusals = [e["text"] for e in slack.ephemerals("C1")[1:]]
+        assert refusals == ["You can't use /story start here."] * 2
+        assert len(workspace.engine.requests) == asked
+        assert len(slack.calls_to("chat.postMessage")) == 1
 
 
 async def test_a_story_runs_in_its_own_thread_across_restarts(workspace: Workspace) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -38,9 +38,10 @@ from bot.adapters.discord.pacing import EditPacers
 from bot.adapters.discord.threads import PluginThreads
 from bot.config import DiscordSettings
 from bot.core import Core
-from bot.i18n import COMMAND_NAME, N_, Languages, Message, Text, _, _p, locale_of, render
+from bot.i18n import COMMAND_NAME, N_, Languages, Message, _, _p, locale_of, render
 from bot.invocation import ChannelRef, Invocation, User, new_invocation_id
 from bot.loader import PluginManager
+from bot.memory.buttons import ButtonState, is_button_key, new_button_key
 from bot.plugin import CommandSpec
 from bot.reply import Notice
 from bot.router import Run
@@ -50,7 +51,6 @@ log = logging.getLogger(__name__)
 
 UNKNOWN_INTERACTION = 10062
 ALREADY_ACKNOWLEDGED = 40060
-MAX_ORIGINS = 2000
 # How long start-up waits for the gateway's READY before giving up.
 READY_TIMEOUT_S = 60.0
 # discord.py waits out non-global rate limits itself; past this it raises instead.
@@ -61,7 +61,8 @@ CALL_TIMEOUT_S = 5.0
 SHUTDOWN_GRACE_S = 10.0
 
 LOST_THREAD = N_("The thread for /{command} is gone or out of my reach, so it continues here.")
-RESTARTED = N_("That reply is from before my last restart: run the command again.")
+FORGOTTEN = N_("I no longer have what that reply was made from: run the command again.")
+NOTHING_TO_STOP = N_("There is nothing running to stop.")
 GONE = N_("That command is not available any more (its plugin was unloaded or changed).")
 
 # The permissions a reply can need in a channel, in the order a missing one is named, as
@@ -84,12 +85,12 @@ def sync_key(guild: str | None) -> str:
     return f"discord.commands.{guild or 'global'}"
 
 
-@dataclass(slots=True)
-class _Origin:
-    """What a reply's buttons need: the invocation that made it, and its run while live."""
+@dataclass(frozen=True, slots=True)
+class _Live:
+    """A reply still being written: what Stop needs (who asked, and the run to cancel)."""
 
     invocation: Invocation
-    run: Run | None = None
+    run: Run
 
 
 def new_client(
@@ -163,7 +164,8 @@ class DiscordAdapter:
             # Reported by start(): a declaration Discord cannot take stops the start-up.
             self.tree_error = str(exc)
         self._threads = PluginThreads(core.db)
-        self._origins: OrderedDict[str, _Origin] = OrderedDict()
+        # Replies being written, by button key; what the buttons re-run is in the database.
+        self._live: dict[str, _Live] = {}
         self._serving: set[asyncio.Task[Any]] = set()
         self._gateway: asyncio.Task[None] | None = None
         self._closing = False
@@ -234,9 +236,8 @@ class DiscordAdapter:
     async def close(self) -> None:
         """Stop taking commands, let replies show their final text, then disconnect."""
         self._closing = True
-        for origin in list(self._origins.values()):
-            if origin.run is not None:
-                origin.run.cancel()
+        for live in list(self._live.values()):
+            live.run.cancel()
         if self._serving:
             await asyncio.wait(self._serving, timeout=SHUTDOWN_GRACE_S)
         for task in list(self._serving):
@@ -391,19 +392,34 @@ class DiscordAdapter:
             restarting = _("Skald is restarting; try again in a moment.")
             await self._refuse(interaction, restarting if spec else _(GONE))
             return
-        refusal = self._access_refusal(spec, interaction)
+        # The router decides again; asking first spares a refused person the thread notes.
+        refusal = self.core.router.access.refusal(
+            spec.name, "discord", self._user(interaction, spec)
+        )
         if refusal:
             await self._refuse(interaction, refusal)
             return
         inv = await self._invocation(interaction, spec, options, incident)
         await self._serve(interaction, inv, spec)
 
-    async def _refuse(self, interaction: discord.Interaction[Any], message: Message) -> None:
-        """An ephemeral error in the person's language (their locale, else the channel's)."""
+    async def _refuse(
+        self,
+        interaction: discord.Interaction[Any],
+        message: Message,
+        *,
+        keep_original: bool = False,
+    ) -> None:
+        """An ephemeral error in the person's language (their locale, else the channel's).
+
+        `keep_original`: the interaction's original response is the message a button is on
+        (a deferred update), so it must stay.
+        """
         languages = await self._languages(interaction)
-        await InteractionReply(interaction).notice(
-            Notice(render(message, languages.private), "error")
-        )
+        text = render(message, languages.private)
+        if keep_original:
+            await interaction.followup.send(text, ephemeral=True)
+            return
+        await InteractionReply(interaction).notice(Notice(text, "error"))
 
     async def _languages(self, interaction: discord.Interaction[Any]) -> Languages:
         """The channel's language, and the person's from their Discord locale."""
@@ -420,7 +436,7 @@ class DiscordAdapter:
             if o.get("name") != option
         }
         return await self.core.autocomplete(
-            name, option, current, typed, self._channel_ref(interaction)
+            name, option, current, typed, self._channel_ref(interaction), self._user(interaction)
         )
 
     async def _on_interaction(self, interaction: discord.Interaction[Any]) -> None:
@@ -438,52 +454,66 @@ class DiscordAdapter:
             return
         _prefix, action, key = parts
         self._track()
-        origin = self._origins.get(key)
         if action == "stop":
             if not await self._acknowledge(interaction, thinking=False):
                 return
-            await self._stop(interaction, origin)
+            await self._stop(interaction, self._live.get(key))
             return
-        if origin is None:
-            # No deferral first: an ephemeral answer is as fast, and nothing else follows.
+        if action not in ("regenerate", "continue") or not is_button_key(key):
+            # Not one of our saved buttons (an unknown action, or a reply from before they
+            # were saved): no deferral first, the ephemeral answer is as fast.
             locale = _locale(interaction.locale)
-            text = _(RESTARTED).render(locale_of(locale) or self.core.config.language)
+            text = _(FORGOTTEN).render(locale_of(locale) or self.core.config.language)
             with contextlib.suppress(discord.HTTPException):
                 await interaction.response.send_message(text, ephemeral=True)
             return
         if not await self._acknowledge(interaction, thinking=True):
             return
-        first = origin.invocation
-        name, options = first.command, dict(first.options)
+        # What the reply was made from, saved when it began: it outlives restarts.
+        state = await self.core.buttons.get(key)
+        if state is None:
+            await self._refuse(interaction, _(FORGOTTEN))
+            return
+        name, options = state.command, dict(state.options)
         if action == "continue":
-            spec = self.core.plugins.commands.get(first.command)
-            if spec is None or spec.follow_up is None:
+            if state.follow_up is None:
                 await self._refuse(interaction, _(GONE))
                 return
-            name, options = spec.follow_up, {}
+            name, options = state.follow_up, {}
         spec = self.core.plugins.commands.get(name)
-        if spec is None:
-            await self._refuse(interaction, _(GONE))
+        if spec is None or self._closing:
+            restarting = _("Skald is restarting; try again in a moment.")
+            await self._refuse(interaction, restarting if spec else _(GONE))
             return
-        user = self._user(interaction, spec)
-        inv = Invocation(name, options, first.channel, user, first.history, id=incident)
+        # Whoever presses must be allowed the reply's own command (the router then decides
+        # on the one that runs: Continue's follow-up).
+        refusal = self.core.router.access.refusal(
+            state.command, "discord", self._user(interaction, spec)
+        )
+        if refusal:
+            await self._refuse(interaction, refusal)
+            return
+        inv = await self._invocation(interaction, spec, options, incident)
         await self._serve(interaction, inv, spec)
 
-    async def _stop(self, interaction: discord.Interaction[Any], origin: _Origin | None) -> None:
-        run = origin.run if origin else None
-        if origin is None or run is None or run.task.done():
+    async def _stop(self, interaction: discord.Interaction[Any], live: _Live | None) -> None:
+        if live is None or live.run.task.done():
+            # Finished, or begun before a restart: either way nothing runs for it now.
+            await self._refuse(interaction, _(NOTHING_TO_STOP), keep_original=True)
             return
-        spec = self.core.plugins.commands.get(origin.invocation.command)
-        allowed = str(interaction.user.id) == origin.invocation.user.id or (
-            spec is not None and self._user(interaction, spec, force_check=True).is_admin
+        command = live.invocation.command
+        spec = self.core.plugins.commands.get(command)
+        presser = self._user(interaction, spec, force_check=True)
+        refusal = self.core.router.access.refusal(command, "discord", presser)
+        allowed = str(interaction.user.id) == live.invocation.user.id or (
+            spec is not None and presser.is_admin
         )
-        if not allowed:
-            await self._refuse(
-                interaction, _("Only the person who asked, or an admin, can stop this reply.")
-            )
+        if refusal or not allowed:
+            only = _("Only the person who asked, or an admin, can stop this reply.")
+            await self._refuse(interaction, refusal or only, keep_original=True)
             return
-        log.info("discord: /%s stopped by a button", origin.invocation.command)
-        run.cancel()
+        log.info("discord: /%s stopped by a button", command)
+        live.run.cancel()
 
     def _track(self) -> None:
         task = asyncio.current_task()
@@ -513,23 +543,31 @@ class DiscordAdapter:
         return self._channel_ref(interaction, parent)
 
     def _user(
-        self, interaction: discord.Interaction[Any], spec: CommandSpec, force_check: bool = False
+        self,
+        interaction: discord.Interaction[Any],
+        spec: CommandSpec | None = None,
+        force_check: bool = False,
     ) -> User:
         """The invoking member; admin when Discord says they hold the command's permission."""
         member = interaction.user
-        roles = tuple(str(r.id) for r in getattr(member, "roles", ()))
+        roles = list(getattr(member, "roles", ()))
         perms = interaction.permissions
-        needs_admin = force_check or self.core.router.permissions.requires_admin(spec)
-        is_admin = needs_admin and (
-            perms.administrator or bool(getattr(perms, admin_permission(spec)))
+        needs_admin = spec is not None and (
+            force_check or self.core.router.permissions.requires_admin(spec)
+        )
+        is_admin = (
+            spec is not None
+            and needs_admin
+            and (perms.administrator or bool(getattr(perms, admin_permission(spec))))
         )
         return User(
             str(member.id),
             member.display_name,
             is_admin=is_admin,
-            roles=roles,
+            roles=tuple(str(r.id) for r in roles),
             locale=_locale(interaction.locale),
             is_owner=self._owns_bot(member.id),
+            role_names=tuple(r.name for r in roles),
         )
 
     def _owns_bot(self, user_id: int) -> bool:
@@ -540,30 +578,6 @@ class DiscordAdapter:
         if app.team is not None:
             return any(m.id == user_id for m in app.team.members)
         return app.owner.id == user_id
-
-    def _access_refusal(
-        self, spec: CommandSpec, interaction: discord.Interaction[Any]
-    ) -> Text | None:
-        """Why config.yaml's per-command access rules refuse this member, or None."""
-        rule = self.settings.access.get(spec.name)
-        if rule is None:
-            return None
-        member = interaction.user
-        user_id = str(member.id)
-        roles = getattr(member, "roles", [])
-        role_keys = {str(r.id) for r in roles} | {r.name.casefold() for r in roles}
-
-        def has(wanted: tuple[str, ...]) -> bool:
-            return any(w in role_keys or w.casefold() in role_keys for w in wanted)
-
-        refused = _("You can't use /{command} in this server.", command=spec.name)
-        if user_id in rule.deny_users or has(rule.deny_roles):
-            return refused
-        if (rule.allow_users or rule.allow_roles) and not (
-            user_id in rule.allow_users or has(rule.allow_roles)
-        ):
-            return refused
-        return None
 
     async def _invocation(
         self,
@@ -588,15 +602,12 @@ class DiscordAdapter:
         self, interaction: discord.Interaction[Any], inv: Invocation, spec: CommandSpec
     ) -> None:
         """Dispatch, then stream the reply into the deferred response with its buttons."""
-        origin = _Origin(inv)
-        self._origins[inv.id] = origin
-        while len(self._origins) > MAX_ORIGINS:
-            self._origins.popitem(last=False)
+        key = await self._save_buttons(inv, spec)
         languages = await self.core.languages(inv.channel, inv.user)
         thread, lost = await self._joined_thread(interaction, inv, spec, languages.public)
         target = InteractionReply(
             interaction,
-            key=inv.id,
+            key=key,
             can_continue=bool(spec.follow_up),
             thread=thread,
             clock=self._clock,
@@ -608,7 +619,8 @@ class DiscordAdapter:
             await self._tell(
                 target, _(LOST_THREAD, command=spec.words[0]).render(languages.private)
             )
-        origin.run = run = self.core.dispatch(inv)
+        run = self.core.dispatch(inv)
+        self._live[key] = _Live(inv, run)
         # discord.py already tries a failed webhook call again (5xx: five times, for up to
         # 25 s): no retries of our own on top, and a bound on how long one call may take.
         streamer: MessageStreamer[Any] = MessageStreamer(
@@ -628,10 +640,23 @@ class DiscordAdapter:
             await self._explain(interaction, target, inv, cause, languages.private)
         finally:
             await run.wait()
-            origin.run = None
+            self._live.pop(key, None)
             self.pacers.forget_token(interaction.token)
         if spec.thread == "start" and run.reply.generated and target.messages:
             await self._open_thread(interaction, inv, spec, target, languages)
+
+    async def _save_buttons(self, inv: Invocation, spec: CommandSpec) -> str:
+        """Save what the reply's buttons re-run (so they work after a restart); their key."""
+        key = new_button_key()
+        state = ButtonState(
+            key, inv.channel, inv.user.id, inv.command, dict(inv.options), spec.follow_up
+        )
+        try:
+            await self.core.buttons.save(state)
+        except sqlite3.Error as exc:
+            # The reply still comes; only its Regenerate and Continue will not work.
+            log.warning("discord: could not save the reply's buttons: %s", exc)
+        return key
 
     async def _joined_thread(
         self,

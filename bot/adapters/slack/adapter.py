@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
@@ -30,9 +31,11 @@ from bot.adapters.slack.signing import signature_valid
 from bot.config import SlackSettings
 from bot.core import Core
 from bot.errors import UserError
-from bot.i18n import N_, SOURCE_LANGUAGE, Languages, _, render, translate
+from bot.i18n import N_, SOURCE_LANGUAGE, Languages, Message, _, render, translate
 from bot.invocation import ChannelRef, Invocation, User, new_invocation_id
 from bot.memory import Database
+from bot.memory.buttons import ButtonState, new_button_key
+from bot.plugin import CommandSpec
 from bot.ratelimit import TokenBucket
 from bot.reply import Attachment, Notice
 from bot.router import Run
@@ -44,7 +47,8 @@ log = logging.getLogger(__name__)
 # Section text holds 3,000 characters; longer replies continue in the thread.
 MESSAGE_LIMIT = 3000
 WORKING = N_("_Skald is writing…_")
-MAX_ORIGINS = 2000
+FORGOTTEN = N_("I no longer have what that reply was made from: run the command again.")
+NOTHING_TO_STOP = N_("There is nothing running to stop.")
 # One Web API call while streaming may take this long (slack_sdk's own limit is 30 s).
 CALL_TIMEOUT_S = 10.0
 # How long a person's Slack locale is trusted before users.info is asked again.
@@ -343,13 +347,12 @@ class PluginThreads:
             )
 
 
-@dataclass(slots=True)
-class _Origin:
-    """What a reply's buttons need: the invocation that made it, and its run while live."""
+@dataclass(frozen=True, slots=True)
+class _Live:
+    """A reply still being written: what Stop needs (who asked, and the run to cancel)."""
 
     invocation: Invocation
-    workspace: str
-    run: Run | None = None
+    run: Run
 
 
 class SlackAdapter:
@@ -380,8 +383,8 @@ class SlackAdapter:
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self._replays = RecentSignatures()
-        # Replies whose buttons still work: the newest MAX_ORIGINS, in memory.
-        self._origins: OrderedDict[str, _Origin] = OrderedDict()
+        # Replies being written, by button key; what the buttons re-run is in the database.
+        self._live: dict[str, _Live] = {}
         self._threads = PluginThreads(core.db)
         self._socket_mode: AsyncSocketModeHandler | None = None
         self.port: int | None = None
@@ -567,40 +570,62 @@ class SlackAdapter:
         user_id = _id_of(body.get("user"))
         channel_id = _id_of(body.get("channel"))
         respond = ResponseUrl(str(body.get("response_url", "")))
-        origin = self._origins.get(key)
+        live = self._live.get(key) if kind == "stop" else None
+        # What the reply was made from, saved when it began: it outlives restarts.
+        state = None if kind == "stop" else await self.core.buttons.get(key)
         team = _id_of(body.get("team"))
-        channel = origin.invocation.channel if origin else ChannelRef("slack", team, channel_id)
+        if live is not None:
+            channel = live.invocation.channel
+        elif state is not None:
+            channel = state.channel
+        else:
+            channel = ChannelRef("slack", team, channel_id)
         person = User(user_id, user_id, locale=await self._locale(user_id))
         languages = await self.core.languages(channel, person)
         say = SlackMessages(
             self.client, channel_id, user_id, response_url=respond, languages=languages
         )
-        if origin is None:
-            restarted = _("That reply is from before my last restart: run the command again.")
-            await say.notice(Notice(restarted.render(languages.private), kind="error"))
-            return
+
+        async def refuse(message: Message) -> None:
+            await say.notice(Notice(render(message, languages.private), kind="error"))
+
+        access = self.core.router.access
         if kind == "stop":
-            if origin.run is not None and not origin.run.task.done():
-                if user_id != origin.invocation.user.id and not await self._is_admin(user_id):
-                    refused = _("Only the person who asked, or an admin, can stop this reply.")
-                    await say.notice(Notice(refused.render(languages.private), kind="error"))
-                    return
-                origin.run.cancel()
-            return
-        first = origin.invocation
-        name = first.command
-        options: dict[str, object] = dict(first.options)
-        if kind == "continue":
-            spec = self.core.plugins.commands.get(first.command)
-            if spec is None or spec.follow_up is None:
+            if live is None or live.run.task.done():
+                # Finished, or begun before a restart: either way nothing runs for it now.
+                await refuse(_(NOTHING_TO_STOP))
                 return
-            name, options = spec.follow_up, {}
+            command = live.invocation.command
+            refusal = access.refusal(command, "slack", person)
+            asker = user_id == live.invocation.user.id
+            if refusal is None and not asker and not await self._is_admin(user_id):
+                refusal = _("Only the person who asked, or an admin, can stop this reply.")
+            if refusal is not None:
+                await refuse(refusal)
+                return
+            live.run.cancel()
+            return
+        if state is None:
+            await refuse(_(FORGOTTEN))
+            return
+        name, options = state.command, dict(state.options)
+        if kind == "continue":
+            if state.follow_up is None:
+                return
+            name, options = state.follow_up, {}
         user_field = body.get("user")
         user_name = user_field.get("name") if isinstance(user_field, dict) else None
         user = await self._user(user_id, str(user_name or user_id), name)
+        # Whoever presses must be allowed the reply's own command (the router then decides
+        # on the one that runs: Continue's follow-up).
+        refusal = access.refusal(state.command, "slack", user)
+        if refusal is not None:
+            await refuse(refusal)
+            return
+        history = SlackHistory(self.client, state.channel.channel)
         await self._run(
-            Invocation(name, options, first.channel, user, first.history, id=incident),
-            origin.workspace,
+            Invocation(name, options, state.channel, user, history, id=incident),
+            state.channel.workspace,
             respond,
         )
 
@@ -614,10 +639,7 @@ class SlackAdapter:
     async def _run(self, inv: Invocation, workspace: str, respond: ResponseUrl) -> None:
         """Dispatch, then stream the reply into the channel with its buttons."""
         spec = self.core.plugins.commands.get(inv.command)
-        origin = _Origin(inv, workspace)
-        self._origins[inv.id] = origin
-        while len(self._origins) > MAX_ORIGINS:
-            self._origins.popitem(last=False)
+        key = await self._save_buttons(inv, spec)
         thread_ts = None
         if spec is not None and spec.thread == "join":
             thread_ts = await self._threads.get(inv.channel.scope, spec.plugin)
@@ -626,13 +648,14 @@ class SlackAdapter:
             self.client,
             inv.channel.channel,
             inv.user.id,
-            inv.id,
+            key,
             can_continue=bool(spec and spec.follow_up),
             thread_ts=thread_ts,
             response_url=respond,
             languages=languages,
         )
-        origin.run = run = self.core.dispatch(inv)
+        run = self.core.dispatch(inv)
+        self._live[key] = _Live(inv, run)
         streamer: MessageStreamer[str] = MessageStreamer(
             target,
             self._bucket(workspace),
@@ -659,10 +682,24 @@ class SlackAdapter:
                 await target.tell(lost.render(languages.private))
         finally:
             await run.wait()
-            origin.run = None
+            self._live.pop(key, None)
         if spec is not None and spec.thread == "start" and target.first_ts and run.reply.generated:
             # The opening message roots the plugin's thread: later parts go in there.
             await self._threads.set(inv.channel.scope, spec.plugin, target.first_ts)
+
+    async def _save_buttons(self, inv: Invocation, spec: CommandSpec | None) -> str:
+        """Save what the reply's buttons re-run (so they work after a restart); their key."""
+        key = new_button_key()
+        follow_up = spec.follow_up if spec is not None else None
+        state = ButtonState(
+            key, inv.channel, inv.user.id, inv.command, dict(inv.options), follow_up
+        )
+        try:
+            await self.core.buttons.save(state)
+        except sqlite3.Error as exc:
+            # The reply still comes; only its Regenerate and Continue will not work.
+            log.warning("slack: could not save the reply's buttons: %s", exc)
+        return key
 
     async def _is_admin(self, user_id: str) -> bool:
         """Workspace admins and owners may run admin-only commands (asked every time)."""
