@@ -20,6 +20,7 @@ from typing import Any
 from bot.config import FairnessSettings, RouterSettings
 from bot.core import Core
 from bot.invocation import ChannelRef, Invocation, User
+from bot.options import UserId
 from bot.reply import Notice, TextDelta
 from tests.conftest import make_config
 from tests.scripted_engine import ScriptedEngine
@@ -52,9 +53,13 @@ async def open_shared_core(data_dir: Path, **settings: Any) -> Core:
 
 
 def invocation(command: str, by: str = "42", admin: bool = False, **options: str) -> Invocation:
-    """A command typed by user `by` in the shared channel, as an adapter would hand it over."""
+    """A command typed by user `by` in the shared channel, as an adapter would hand it over.
+
+    An option written `@id` names that person, as an adapter hands over a mention.
+    """
     person = User(by, f"user {by}", is_admin=admin, is_owner=admin)
-    return Invocation(command, options, CHANNEL, person)
+    values = {k: UserId(v[1:]) if v.startswith("@") else v for k, v in options.items()}
+    return Invocation(command, values, CHANNEL, person)
 
 
 async def serve(core: Core, inv: Invocation) -> Answer:

@@ -154,7 +154,7 @@ async def test_a_user_blocked_in_another_process_is_refused_within_a_second(
         assert (await serve(here, invocation("rewrite", by="7", text="hi", style="noir"))).text
         other = CoreProcess(tmp_path)
         processes.append(other)
-        answer = other.ask("skald block", admin=True, user="7")
+        answer = other.ask("skald block", admin=True, user="@7")
         assert answer.text == "User 7 is now blocked from Skald in this workspace."
         await asyncio.sleep(AFTER_FRESHNESS_S)
         answer = await serve(here, invocation("rewrite", by="7", text="hi", style="noir"))
