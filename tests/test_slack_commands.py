@@ -79,7 +79,12 @@ def test_skaldbot_prints_the_manifest_as_yaml(capsys: pytest.CaptureFixture[str]
     )
     manifest = yaml.safe_load(capsys.readouterr().out)
     assert manifest["display_information"]["name"] == "Skald"
-    assert len(manifest["features"]["slash_commands"]) == 8
+    commands = manifest["features"]["slash_commands"]
+    # Every built-in command, beside those of installed plugin packages (the example /muse).
+    built_in = {"help", "story", "lyrics", "summarize", "tutor", "rewrite", "prefs", "skald"}
+    assert {"/" + name for name in built_in} <= {c["command"] for c in commands}
+    # Slack sends mentions as ids, so an option that names a person gets a real one.
+    assert all(c["should_escape"] for c in commands)
     json.dumps(manifest)  # plain data all the way down
 
 
