@@ -7,16 +7,12 @@ must carry `allowed_mentions` with an empty `parse` list, whatever the model wro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-import pytest_asyncio
-
 from tests.fake_discord import DEFAULT_OWNER_ID, FakeDiscord
 from tests.scripted_engine import ScriptedEngine
-from tests.test_discord_adapter import Bot, Clock, custom_ids, start_bot, stop_bot
+from tests.test_discord_adapter import Bot, Clock, clock, custom_ids, fake, start_bot, stop_bot
 
 CALLBACK = "POST /interactions/{interaction_id}/{interaction_token}/callback"
 ORIGINAL = "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/@original"
@@ -26,6 +22,8 @@ CHANNEL_MESSAGE = "POST /channels/{channel_id}/messages"
 CHANNEL_EDIT = "PATCH /channels/{channel_id}/messages/{message_id}"
 THREAD = "POST /channels/{channel_id}/messages/{message_id}/threads"
 NO_PINGS: dict[str, list[str]] = {"parse": []}
+# The Discord adapter tests' fixtures: a fake Discord on a hand-moved clock.
+__all__ = ["clock", "fake"]
 
 
 def hostile(fake: FakeDiscord) -> str:
@@ -52,17 +50,6 @@ def assert_no_pings(fake: FakeDiscord, routes: set[str]) -> None:
     assert routes <= {route for route, _ in payloads}
     for route, body in payloads:
         assert body.get("allowed_mentions") == NO_PINGS, (route, body)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest_asyncio.fixture
-async def fake(clock: Clock) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(clock=clock) as server:
-        yield server
 
 
 async def test_responses_follow_ups_and_their_edits_ping_nobody(
