@@ -142,9 +142,17 @@ class InteractionReply:
         if self._thread is not None:
             sent.message = await self._thread.send(text, view=_or_missing(view))
         elif self._token_valid() and self._original_pending:
-            sent.message = await self._interaction.edit_original_response(content=text, view=view)
-            sent.via_token, sent.original = True, True
+            # Taken before the edit goes out: a reply stopped while it is on its way must
+            # not then delete the response as unused (it may already show this text).
             self._original_pending = False
+            try:
+                sent.message = await self._interaction.edit_original_response(
+                    content=text, view=view
+                )
+            except Exception:
+                self._original_pending = True  # refused: still the unused "thinking…"
+                raise
+            sent.via_token, sent.original = True, True
         elif self._token_valid():
             sent.message = await self._interaction.followup.send(
                 text, view=_or_missing(view), wait=True
